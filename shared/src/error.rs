@@ -1,0 +1,35 @@
+//! Typed errors for the library. Every error that comes from a user-supplied file names it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a readable image: {reason}", path.display())]
+    Image { path: PathBuf, reason: String },
+    #[error("{}: invalid model file: {reason}", path.display())]
+    Model { path: PathBuf, reason: String },
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    pub fn image(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Image { path: path.into(), reason: reason.to_string() }
+    }
+    pub fn model(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Model { path: path.into(), reason: reason.to_string() }
+    }
+}

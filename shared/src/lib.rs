@@ -1,0 +1,73 @@
+//! stylecast: fast neural style transfer (Johnson, Alahi & Fei-Fei 2016) in Rust.
+//!
+//! The image transformation network, its model file format, image/tensor
+//! conversion and a stylizing API shared by the trainer and the edge runtime.
+
+pub mod config;
+pub mod error;
+pub mod image_io;
+pub mod instance_norm;
+pub mod model_file;
+pub mod padding;
+pub mod stylize;
+pub mod transformer;
+pub mod upsample;
+
+#[cfg(feature = "cuda")]
+mod cuda_link_stubs;
+
+pub use config::NetConfig;
+pub use error::{Error, Result};
+pub use model_file::{ModelFile, ModelMeta};
+pub use stylize::{Precision, StylizeOptions, Stylizer};
+pub use transformer::TransformerNet;
+
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced,
+/// then renamed over the target. A crash leaves either the old file or the new one.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// Picks a device: "cpu", "cuda" or "cuda:N".
+pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    if spec == "cpu" {
+        return Ok(candle_core::Device::Cpu);
+    }
+    let ordinal = match spec.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| Error::Invalid(format!("bad device {spec:?}: use cpu, cuda or cuda:N")))?,
+        None => return Err(Error::Invalid(format!("unknown device {spec:?}: use cpu, cuda or cuda:N"))),
+    };
+    if !candle_core::utils::cuda_is_available() {
+        return Err(Error::Invalid(format!(
+            "device {spec:?} asked for, but this build has no CUDA support: rebuild with `--features cuda` (see scripts/build-cuda.sh)"
+        )));
+    }
+    candle_core::Device::new_cuda(ordinal).map_err(|e| {
+        Error::Invalid(format!("cannot open CUDA device {ordinal}: {e} (needs an NVIDIA driver for CUDA 11.4 or newer)"))
+    })
+}

@@ -1,0 +1,277 @@
+//! The model file: safetensors holding the network's parameters (f32 or f16) plus
+//! metadata (format and version, network config, style name, dtype, training facts).
+//!
+//! Loading validates everything a user could get wrong (format, names, shapes, finite
+//! values) and names the file in every error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::NetConfig;
+use crate::error::{Error, Result};
+
+pub const FORMAT_NAME: &str = "stylecast-transformer";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a model file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub config: NetConfig,
+    /// Human-readable style name, e.g. "starry_night".
+    pub style: String,
+    /// How it was trained, where known (steps, loss weights, final losses, style hash...).
+    pub training: Option<serde_json::Value>,
+}
+
+impl ModelMeta {
+    pub fn new(style: impl Into<String>, config: NetConfig) -> Self {
+        Self { config, style: style.into(), training: None }
+    }
+}
+
+/// A model in memory: metadata plus named parameter tensors.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    pub meta: ModelMeta,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+        _ => "other",
+    }
+}
+
+impl ModelFile {
+    /// The dtype its tensors are stored in (that of `conv1.conv2d.weight`).
+    pub fn dtype(&self) -> DType {
+        self.tensors.get("conv1.conv2d.weight").map(|t| t.dtype()).unwrap_or(DType::F32)
+    }
+
+    /// Loads and validates a model file. Tensors keep the stored dtype, on `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes, path, device)
+    }
+
+    pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(Error::model(path, "the file is empty"));
+        }
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+            Error::model(path, format!("not a safetensors file or truncated ({e})"))
+        })?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+            Error::model(path, format!("not a safetensors file or truncated ({e})"))
+        })?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if is_ignored_buffer(&name) {
+                continue;
+            }
+            let dtype = match view.dtype() {
+                safetensors::Dtype::F32 => DType::F32,
+                safetensors::Dtype::F16 => DType::F16,
+                safetensors::Dtype::BF16 => DType::BF16,
+                other => {
+                    return Err(Error::model(path, format!("tensor {name} has dtype {other:?}; expected F32 or F16")))
+                }
+            };
+            let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
+                .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
+            tensors.insert(name, t);
+        }
+        let meta_map = header.metadata().clone().unwrap_or_default();
+        let meta = parse_meta(&meta_map, &tensors, path)?;
+        validate(&tensors, &meta.config, path)?;
+        let tensors = tensors
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.to_device(device)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        Ok(Self { meta, tensors })
+    }
+
+    /// Imports a PyTorch state dict saved by pytorch/examples `fast_neural_style`
+    /// (`torch.save(model.state_dict())`, zip format). The `running_mean`/`running_var`
+    /// buffers that older published models carry are dropped: instance norm ignores them.
+    pub fn import_pth(path: &Path, style: &str) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        }
+        let all = candle_core::pickle::read_all(path)
+            .map_err(|e| Error::model(path, format!("not a PyTorch state dict ({e})")))?;
+        let tensors: HashMap<String, Tensor> = all
+            .into_iter()
+            .filter(|(k, _)| !is_ignored_buffer(k))
+            .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
+            .collect::<Result<_>>()?;
+        let config = infer_config(&tensors, path)?;
+        validate(&tensors, &config, path)?;
+        Ok(Self { meta: ModelMeta::new(style, config), tensors })
+    }
+
+    /// A copy with every tensor cast to `dtype`.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { meta: self.meta.clone(), tensors })
+    }
+
+    /// Serialises to safetensors bytes in the tensors' current dtype.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut md = HashMap::new();
+        md.insert("format".to_string(), FORMAT_NAME.to_string());
+        md.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+        md.insert("config".to_string(), serde_json::to_string(&self.meta.config).expect("config serialises"));
+        md.insert("style".to_string(), self.meta.style.clone());
+        md.insert("dtype".to_string(), dtype_name(self.dtype()).to_string());
+        if let Some(t) = &self.meta.training {
+            md.insert("training".to_string(), t.to_string());
+        }
+        // Sorted names give byte-identical files for identical models.
+        let sorted: BTreeMap<&String, &Tensor> = self.tensors.iter().collect();
+        let cpu: Vec<(String, Tensor)> = sorted
+            .into_iter()
+            .map(|(k, v)| Ok((k.clone(), v.to_device(&Device::Cpu)?.contiguous()?)))
+            .collect::<Result<_>>()?;
+        let views: Vec<(String, TensorBytes)> = cpu
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), TensorBytes::new(t)?)))
+            .collect::<Result<_>>()?;
+        safetensors::serialize(views, Some(md))
+            .map_err(|e| Error::Invalid(format!("cannot serialise model: {e}")))
+    }
+
+    /// Writes atomically, so a crash never leaves a half-written model behind.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::atomic_write(path, &self.to_bytes()?)
+    }
+}
+
+/// A tensor's raw little-endian bytes, as safetensors wants them.
+struct TensorBytes {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl TensorBytes {
+    fn new(t: &Tensor) -> Result<Self> {
+        let (dtype, data) = match t.dtype() {
+            DType::F32 => (safetensors::Dtype::F32, t.flatten_all()?.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            DType::F16 => (
+                safetensors::Dtype::F16,
+                t.flatten_all()?.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            d => return Err(Error::Invalid(format!("cannot save dtype {d:?}: use f32 or f16"))),
+        };
+        Ok(Self { dtype, shape: t.dims().to_vec(), data })
+    }
+}
+
+impl safetensors::View for TensorBytes {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Buffers that instance norm never reads; pytorch/examples' published models carry them.
+fn is_ignored_buffer(name: &str) -> bool {
+    name.ends_with(".running_mean") || name.ends_with(".running_var") || name.ends_with(".num_batches_tracked")
+}
+
+fn parse_meta(md: &HashMap<String, String>, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<ModelMeta> {
+    if let Some(fmt) = md.get("format") {
+        if fmt != FORMAT_NAME {
+            return Err(Error::model(path, format!("format is {fmt:?}, expected {FORMAT_NAME:?}")));
+        }
+        let version: u32 = md
+            .get("format_version")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::model(path, "metadata lacks a numeric format_version"))?;
+        if version > FORMAT_VERSION {
+            return Err(Error::model(
+                path,
+                format!("format version {version} is newer than this build understands ({FORMAT_VERSION}); update stylecast"),
+            ));
+        }
+    }
+    // A bare state dict (e.g. exported from PyTorch with safetensors) has no metadata:
+    // infer the config from the shapes and name the style after the file.
+    let config = match md.get("config") {
+        Some(c) => serde_json::from_str(c).map_err(|e| Error::model(path, format!("bad config metadata: {e}")))?,
+        None => infer_config(tensors, path)?,
+    };
+    let style = md.get("style").cloned().unwrap_or_else(|| {
+        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "unnamed".into())
+    });
+    let training = match md.get("training") {
+        Some(t) => Some(serde_json::from_str(t).map_err(|e| Error::model(path, format!("bad training metadata: {e}")))?),
+        None => None,
+    };
+    Ok(ModelMeta { config, style, training })
+}
+
+/// Reads the network's widths and depth off the parameter shapes.
+pub fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<NetConfig> {
+    let out_channels = |name: &str| -> Result<usize> {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
+        Ok(t.dims().first().copied().unwrap_or(0))
+    };
+    let channels = [
+        out_channels("conv1.conv2d.weight")?,
+        out_channels("conv2.conv2d.weight")?,
+        out_channels("conv3.conv2d.weight")?,
+    ];
+    let mut residual_blocks = 0;
+    while tensors.contains_key(&format!("res{}.conv1.conv2d.weight", residual_blocks + 1)) {
+        residual_blocks += 1;
+    }
+    Ok(NetConfig { channels, residual_blocks })
+}
+
+/// Checks names, shapes and finiteness against what `config` requires.
+pub fn validate(tensors: &HashMap<String, Tensor>, config: &NetConfig, path: &Path) -> Result<()> {
+    let expected = config.param_shapes();
+    for (name, shape) in &expected {
+        let t = tensors.get(name).ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::model(
+                path,
+                format!("tensor {name} has shape {:?}, expected {:?}", t.dims(), shape),
+            ));
+        }
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::model(path, format!("tensor {name} holds a non-finite value ({}) at index {i}", values[i])));
+        }
+    }
+    let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    let mut unknown: Vec<&String> = tensors.keys().filter(|k| !known.contains(k.as_str())).collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(Error::model(path, format!("unexpected tensors {unknown:?}")));
+    }
+    Ok(())
+}

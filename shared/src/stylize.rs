@@ -1,0 +1,198 @@
+//! Stylizing images with a trained model: the API the edge runtime and tools use.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+use image::{imageops::FilterType, RgbImage};
+
+use crate::error::{Error, Result};
+use crate::image_io::{image_to_tensor, tensor_to_image};
+use crate::model_file::{ModelFile, ModelMeta};
+use crate::transformer::TransformerNet;
+
+/// The dtype the network computes in. Weights are cast to it whatever the file holds,
+/// so an f16 file can run in f32 (CPUs) or f16 (GPUs); instance-norm statistics stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F16 => DType::F16,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Precision::F32),
+            "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
+            _ => Err(Error::Invalid(format!("unknown precision {s:?}: use f32 or f16"))),
+        }
+    }
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StylizeOptions {
+    /// Downscale inputs whose longer side exceeds this before stylizing, then scale
+    /// the result back to the input's size. Bounds time and memory on big photos.
+    pub max_side: Option<u32>,
+    /// 1 is the full style, 0 the untouched input; in between, a linear blend.
+    pub strength: f32,
+    /// Keep the input's colours: luminance from the stylized image, chrominance (YCbCr)
+    /// from the input.
+    pub preserve_colors: bool,
+}
+
+impl Default for StylizeOptions {
+    fn default() -> Self {
+        Self { max_side: None, strength: 1.0, preserve_colors: false }
+    }
+}
+
+/// A loaded model, ready to stylize on one device.
+pub struct Stylizer {
+    net: TransformerNet,
+    meta: ModelMeta,
+    device: Device,
+    precision: Precision,
+}
+
+impl Stylizer {
+    /// Loads a model file for `device`, computing in `precision`.
+    pub fn load(path: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        let model = ModelFile::load(path, device)?;
+        Self::from_model(&model, device, precision)
+    }
+
+    pub fn from_model(model: &ModelFile, device: &Device, precision: Precision) -> Result<Self> {
+        let dtype = precision.dtype();
+        let tensors = model
+            .tensors
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.to_device(device)?.to_dtype(dtype)?)))
+            .collect::<Result<_>>()?;
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
+        let net = TransformerNet::new(vb, &model.meta.config)?;
+        Ok(Self { net, meta: model.meta.clone(), device: device.clone(), precision })
+    }
+
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+    pub fn net(&self) -> &TransformerNet {
+        &self.net
+    }
+
+    /// Runs the network on an NCHW batch in [0, 255]; any size, output clamped.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.to_device(&self.device)?.to_dtype(self.precision.dtype())?;
+        Ok(self.net.forward(&x)?)
+    }
+
+    /// Stylizes one image with the given options; the output has the input's size.
+    pub fn stylize(&self, img: &RgbImage, opts: &StylizeOptions) -> Result<RgbImage> {
+        if !(0.0..=1.0).contains(&opts.strength) {
+            return Err(Error::Invalid(format!("strength must be within 0..1, got {}", opts.strength)));
+        }
+        let (w, h) = img.dimensions();
+        let scaled;
+        let input = match opts.max_side {
+            Some(m) if m == 0 => return Err(Error::Invalid("max_side must be positive".into())),
+            Some(m) if w.max(h) > m => {
+                let s = m as f64 / w.max(h) as f64;
+                let (nw, nh) = (((w as f64 * s).round() as u32).max(1), ((h as f64 * s).round() as u32).max(1));
+                scaled = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+                &scaled
+            }
+            _ => img,
+        };
+        let x = image_to_tensor(input, &self.device, self.precision.dtype())?;
+        let y = self.forward(&x)?;
+        let mut out = tensor_to_image(&y)?;
+        if out.dimensions() != (w, h) {
+            out = image::imageops::resize(&out, w, h, FilterType::CatmullRom);
+        }
+        if opts.preserve_colors {
+            out = preserve_colors(img, &out);
+        }
+        if opts.strength < 1.0 {
+            out = blend(img, &out, opts.strength);
+        }
+        Ok(out)
+    }
+}
+
+fn rgb_to_ycbcr(p: [u8; 3]) -> [f32; 3] {
+    let [r, g, b] = p.map(|v| v as f32);
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+    let cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b;
+    [y, cb, cr]
+}
+
+fn ycbcr_to_rgb([y, cb, cr]: [f32; 3]) -> [u8; 3] {
+    let r = y + 1.402 * (cr - 128.0);
+    let g = y - 0.344136 * (cb - 128.0) - 0.714136 * (cr - 128.0);
+    let b = y + 1.772 * (cb - 128.0);
+    [r, g, b].map(|v| v.round().clamp(0.0, 255.0) as u8)
+}
+
+/// Luminance of `stylized`, chrominance of `original` (full-range JPEG YCbCr).
+pub fn preserve_colors(original: &RgbImage, stylized: &RgbImage) -> RgbImage {
+    let mut out = stylized.clone();
+    for (o, s) in out.pixels_mut().zip(original.pixels()) {
+        let [y, _, _] = rgb_to_ycbcr(o.0);
+        let [_, cb, cr] = rgb_to_ycbcr(s.0);
+        o.0 = ycbcr_to_rgb([y, cb, cr]);
+    }
+    out
+}
+
+/// `strength * stylized + (1 - strength) * original`, per channel.
+pub fn blend(original: &RgbImage, stylized: &RgbImage, strength: f32) -> RgbImage {
+    let mut out = stylized.clone();
+    for (o, s) in out.as_mut().iter_mut().zip(original.as_raw()) {
+        *o = (strength * *o as f32 + (1.0 - strength) * *s as f32).round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ycbcr_round_trips() {
+        for p in [[0u8, 0, 0], [255, 255, 255], [200, 30, 90], [12, 240, 128]] {
+            let q = ycbcr_to_rgb(rgb_to_ycbcr(p));
+            for c in 0..3 {
+                assert!((p[c] as i32 - q[c] as i32).abs() <= 1, "{p:?} -> {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn blend_endpoints() {
+        let a = RgbImage::from_pixel(2, 2, image::Rgb([10, 20, 30]));
+        let b = RgbImage::from_pixel(2, 2, image::Rgb([200, 100, 0]));
+        assert_eq!(blend(&a, &b, 1.0), b);
+        assert_eq!(blend(&a, &b, 0.0), a);
+        assert_eq!(blend(&a, &b, 0.5).get_pixel(0, 0).0, [105, 60, 15]);
+    }
+}

@@ -1,0 +1,160 @@
+//! The image transformation network of Johnson et al. 2016, laid out exactly as
+//! pytorch/examples `fast_neural_style` (`TransformerNet`), parameter names included.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+
+use crate::config::NetConfig;
+use crate::instance_norm::InstanceNorm;
+use crate::padding::{reflection_pad2d, ReflectionPad2d};
+use crate::upsample::upsample_nearest2x;
+
+/// Reflection pad by k/2, then a convolution (`ConvLayer` in pytorch/examples).
+#[derive(Debug, Clone)]
+pub struct ConvLayer {
+    pad: ReflectionPad2d,
+    conv: Conv2d,
+}
+
+impl ConvLayer {
+    pub fn new(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let cfg = Conv2dConfig { stride, ..Default::default() };
+        let conv = candle_nn::conv2d(cin, cout, k, cfg, vb.pp("conv2d"))?;
+        Ok(Self { pad: ReflectionPad2d(k / 2), conv })
+    }
+}
+
+impl Module for ConvLayer {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.conv.forward(&self.pad.forward(x)?)
+    }
+}
+
+/// Nearest x2 upsample, then a `ConvLayer` (`UpsampleConvLayer`).
+#[derive(Debug, Clone)]
+pub struct UpsampleConvLayer {
+    upsample: bool,
+    conv: ConvLayer,
+}
+
+impl UpsampleConvLayer {
+    pub fn new(cin: usize, cout: usize, k: usize, upsample: bool, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { upsample, conv: ConvLayer::new(cin, cout, k, 1, vb)? })
+    }
+}
+
+impl Module for UpsampleConvLayer {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.upsample {
+            self.conv.forward(&upsample_nearest2x(x)?)
+        } else {
+            self.conv.forward(x)
+        }
+    }
+}
+
+/// conv-IN-ReLU-conv-IN plus the identity.
+#[derive(Debug, Clone)]
+pub struct ResidualBlock {
+    conv1: ConvLayer,
+    in1: InstanceNorm,
+    conv2: ConvLayer,
+    in2: InstanceNorm,
+}
+
+impl ResidualBlock {
+    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            conv1: ConvLayer::new(channels, channels, 3, 1, vb.pp("conv1"))?,
+            in1: InstanceNorm::new(channels, vb.pp("in1"))?,
+            conv2: ConvLayer::new(channels, channels, 3, 1, vb.pp("conv2"))?,
+            in2: InstanceNorm::new(channels, vb.pp("in2"))?,
+        })
+    }
+}
+
+impl Module for ResidualBlock {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
+        let y = self.in2.forward(&self.conv2.forward(&y)?)?;
+        y + x
+    }
+}
+
+/// The whole network. Input and output are NCHW RGB in [0, 255].
+#[derive(Debug, Clone)]
+pub struct TransformerNet {
+    conv1: ConvLayer,
+    in1: InstanceNorm,
+    conv2: ConvLayer,
+    in2: InstanceNorm,
+    conv3: ConvLayer,
+    in3: InstanceNorm,
+    res: Vec<ResidualBlock>,
+    deconv1: UpsampleConvLayer,
+    in4: InstanceNorm,
+    deconv2: UpsampleConvLayer,
+    in5: InstanceNorm,
+    deconv3: UpsampleConvLayer,
+    config: NetConfig,
+}
+
+impl TransformerNet {
+    pub fn new(vb: VarBuilder, config: &NetConfig) -> Result<Self> {
+        let [c1, c2, c3] = config.channels;
+        let res = (1..=config.residual_blocks)
+            .map(|i| ResidualBlock::new(c3, vb.pp(format!("res{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            conv1: ConvLayer::new(3, c1, 9, 1, vb.pp("conv1"))?,
+            in1: InstanceNorm::new(c1, vb.pp("in1"))?,
+            conv2: ConvLayer::new(c1, c2, 3, 2, vb.pp("conv2"))?,
+            in2: InstanceNorm::new(c2, vb.pp("in2"))?,
+            conv3: ConvLayer::new(c2, c3, 3, 2, vb.pp("conv3"))?,
+            in3: InstanceNorm::new(c3, vb.pp("in3"))?,
+            res,
+            deconv1: UpsampleConvLayer::new(c3, c2, 3, true, vb.pp("deconv1"))?,
+            in4: InstanceNorm::new(c2, vb.pp("in4"))?,
+            deconv2: UpsampleConvLayer::new(c2, c1, 3, true, vb.pp("deconv2"))?,
+            in5: InstanceNorm::new(c1, vb.pp("in5"))?,
+            deconv3: UpsampleConvLayer::new(c1, 3, 9, false, vb.pp("deconv3"))?,
+            config: *config,
+        })
+    }
+
+    pub fn config(&self) -> &NetConfig {
+        &self.config
+    }
+
+    /// The raw network on an input whose sides are multiples of 4, unclamped: this is
+    /// what training differentiates and what the PyTorch reference computes.
+    pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
+        let y = self.in2.forward(&self.conv2.forward(&y)?)?.relu()?;
+        let mut y = self.in3.forward(&self.conv3.forward(&y)?)?.relu()?;
+        for block in &self.res {
+            y = block.forward(&y)?;
+        }
+        let y = self.in4.forward(&self.deconv1.forward(&y)?)?.relu()?;
+        let y = self.in5.forward(&self.deconv2.forward(&y)?)?.relu()?;
+        self.deconv3.forward(&y)
+    }
+}
+
+/// Smallest side the network takes: the 1/4-resolution feature map needs two pixels
+/// so that its 1-pixel reflection pad exists.
+pub const MIN_SIDE: usize = 8;
+
+impl Module for TransformerNet {
+    /// Any input size: sides are reflection-padded up to a multiple of 4 (and at least
+    /// `MIN_SIDE`), the output cropped back to the input's size and clamped to [0, 255].
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let ph = h.next_multiple_of(4).max(MIN_SIDE) - h;
+        let pw = w.next_multiple_of(4).max(MIN_SIDE) - w;
+        let padded = reflection_pad2d(x, 0, ph, 0, pw)?;
+        let y = self.forward_raw(&padded)?;
+        let y = if ph > 0 || pw > 0 { y.narrow(2, 0, h)?.narrow(3, 0, w)? } else { y };
+        y.clamp(0f32, 255f32)
+    }
+}

@@ -1,0 +1,52 @@
+//! Helpers for the end-to-end tests: where the shared fixtures are, where the
+//! binaries are, how to compare tensors.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+/// The repository root (this crate lives in `<root>/tests`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `../shared` beside the checkout, or `$STYLECAST_SHARED`.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("STYLECAST_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("..").join("shared"))
+}
+
+pub fn conformance(rel: &str) -> PathBuf {
+    shared_dir().join("conformance").join(rel)
+}
+
+/// A built binary of the workspace, in the same profile as the tests.
+pub fn bin(name: &str) -> PathBuf {
+    // target/<profile>/deps/this-test -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not built: run `cargo test --workspace` (it builds the binaries)", p.display());
+    p
+}
+
+/// Loads all tensors of a safetensors file on the CPU.
+pub fn load_tensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
+}
+
+/// max |a - b| / max |b|: the conformance README's relative error.
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    let a = a.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0f32, f32::max);
+    if scale == 0.0 {
+        diff
+    } else {
+        diff / scale
+    }
+}
