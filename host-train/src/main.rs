@@ -1,1 +1,226 @@
-fn main(){}
+//! host-train: train a style on a workstation, convert and export models.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use clap::{Args, Parser, Subcommand};
+use host_train::loss::LossConfig;
+use host_train::train::{train, Outcome, TrainOptions};
+use host_train::vgg::VggLayer;
+use stylecast::{ModelFile, NetConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "host-train",
+    version,
+    about = "Train fast style-transfer models (Johnson et al. 2016) and convert them",
+    long_about = "Train a style from any painting and a folder of photos against VGG-16 perceptual losses, \
+then copy the small f16 model to a device running edge-runtime.\n\n\
+Example:\n  host-train train --style ../shared/data/styles/starry_night.jpg \\\n      --dataset ../shared/data/content/train --out models/starry_night.safetensors\n\n\
+This writes models/starry_night.safetensors (f32), models/starry_night.f16.safetensors (for devices) \
+and models/starry_night.run/ (checkpoint, losses.jsonl, previews, loss_curve.png). \
+Ctrl-C saves a checkpoint; continue with the same command plus --resume models/starry_night.run/checkpoint.safetensors."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a style (CPU or CUDA), checkpointing as it goes.
+    Train(TrainArgs),
+    /// Convert a pytorch/examples fast_neural_style state dict (.pth) to a stylecast model.
+    ImportTorch {
+        /// The .pth file (torch.save(model.state_dict()), zip format).
+        input: PathBuf,
+        /// The .safetensors model to write.
+        output: PathBuf,
+        /// Style name stored in the model's metadata.
+        #[arg(long)]
+        name: String,
+        /// Write f16 weights (half the size) instead of f32.
+        #[arg(long)]
+        f16: bool,
+    },
+    /// Re-save a model, e.g. as an f16 copy for devices.
+    Export {
+        /// The model to read.
+        input: PathBuf,
+        /// The model to write.
+        output: PathBuf,
+        /// Store f16 weights (about 3.4 MB for the default network).
+        #[arg(long, conflicts_with = "f32")]
+        f16: bool,
+        /// Store f32 weights.
+        #[arg(long)]
+        f32: bool,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The style image (a painting).
+    #[arg(long)]
+    style: PathBuf,
+    /// Folder of content photos, searched recursively (jpg, png, webp); COCO train2014 works as-is.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// The f32 model to write; the f16 copy goes beside it as NAME.f16.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Style name for the metadata [default: the style image's file name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Passes over the dataset.
+    #[arg(long, default_value_t = 2)]
+    epochs: u64,
+    /// Stop after this many steps, even mid-epoch.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Training crops are this many pixels square (short side resized to it, then cropped).
+    #[arg(long, default_value_t = 256)]
+    image_size: u32,
+    /// Scale the style image so its longer side is this many pixels [default: as is].
+    #[arg(long)]
+    style_size: Option<u32>,
+    #[arg(long, default_value_t = 1e5)]
+    content_weight: f64,
+    /// Raise for a stronger style, lower to keep more of the photo.
+    #[arg(long, default_value_t = 1e10)]
+    style_weight: f64,
+    /// Total-variation weight: smooths high-frequency artefacts.
+    #[arg(long, default_value_t = 1e-2)]
+    tv_weight: f64,
+    /// VGG layer of the content loss (relu3_3 as in Johnson's code; relu2_2 as in the paper).
+    #[arg(long, value_enum, default_value = "relu3_3")]
+    content_layer: VggLayer,
+    /// Style layers, comma-separated, each optionally with a weight: relu1_2:1,relu2_2:1,...
+    #[arg(long, default_value = "relu1_2,relu2_2,relu3_3,relu4_3")]
+    style_layers: String,
+    /// Network width: the default 32/64/128 network, or "small" (16/32/64) for CPU real time.
+    #[arg(long, default_value = "default", value_parser = ["default", "small"])]
+    net: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// VGG-16 weights (torchvision layout, .safetensors or .pth) [default: $STYLECAST_VGG16,
+    /// then ~/.local/share/stylecast/vgg16-features.safetensors, then ../shared/weights/].
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Write a stylized preview every N steps (0: never).
+    #[arg(long, default_value_t = 500)]
+    preview_every: u64,
+    /// Photo for the previews [default: the first training sample].
+    #[arg(long)]
+    preview_image: Option<PathBuf>,
+    /// Continue from a checkpoint written by an earlier run with the same options.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
+    use clap::ValueEnum;
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (name, w) = p.split_once(':').unwrap_or((p, "1"));
+            let layer = VggLayer::from_str(name.trim(), true)
+                .map_err(|_| anyhow::anyhow!("unknown style layer {name:?} (use relu1_2, relu2_2, relu3_3, relu4_3)"))?;
+            let w: f64 = w.trim().parse().with_context(|| format!("bad weight in {p:?}"))?;
+            Ok((layer, w))
+        })
+        .collect()
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(a) => {
+            let style_name = a.name.clone().unwrap_or_else(|| {
+                a.style.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "style".into())
+            });
+            let opts = TrainOptions {
+                style: a.style,
+                style_name,
+                dataset: a.dataset,
+                out: a.out,
+                epochs: a.epochs,
+                max_steps: a.max_steps,
+                batch_size: a.batch_size,
+                lr: a.lr,
+                image_size: a.image_size,
+                style_size: a.style_size,
+                loss: LossConfig {
+                    content_weight: a.content_weight,
+                    style_weight: a.style_weight,
+                    tv_weight: a.tv_weight,
+                    content_layer: a.content_layer,
+                    style_layers: parse_style_layers(&a.style_layers)?,
+                },
+                net: if a.net == "small" { NetConfig::small() } else { NetConfig::default() },
+                seed: a.seed,
+                checkpoint_every: a.checkpoint_every,
+                preview_every: a.preview_every,
+                preview_image: a.preview_image,
+                vgg: a.vgg,
+                device: a.device,
+                progress: !a.quiet,
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            ctrlc::set_handler(move || {
+                if s.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130); // second Ctrl-C: give up at once
+                }
+                eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
+            })
+            .context("installing the Ctrl-C handler")?;
+            match train(&opts, a.resume.as_deref(), stop)? {
+                Outcome::Finished { steps, last } => {
+                    println!("trained {steps} steps: wrote {} and {}", opts.out.display(), opts.f16_path().display());
+                    if let Some(l) = last {
+                        println!("final losses: content {:.4e}  style {:.4e}  tv {:.4e}", l.content, l.style, l.tv);
+                    }
+                    println!("previews, losses.jsonl and loss_curve.png in {}", opts.run_dir().display());
+                }
+                Outcome::Interrupted { step, checkpoint } => {
+                    println!(
+                        "interrupted at step {step}; resume with the same command plus --resume {}",
+                        checkpoint.display()
+                    );
+                    std::process::exit(130);
+                }
+            }
+        }
+        Command::ImportTorch { input, output, name, f16 } => {
+            let m = ModelFile::import_pth(&input, &name)?;
+            let m = if f16 { m.to_dtype(DType::F16)? } else { m };
+            m.save(&output)?;
+            println!("imported {} -> {} ({:?}, {} tensors)", input.display(), output.display(), m.dtype(), m.tensors.len());
+        }
+        Command::Export { input, output, f16, f32: _ } => {
+            let m = ModelFile::load(&input, &Device::Cpu)?;
+            let m = m.to_dtype(if f16 { DType::F16 } else { DType::F32 })?;
+            m.save(&output)?;
+            let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            println!("wrote {} ({:?}, {:.1} MB)", output.display(), m.dtype(), size as f64 / 1e6);
+        }
+    }
+    Ok(())
+}

@@ -138,24 +138,23 @@ impl ModelFile {
         if let Some(t) = &self.meta.training {
             md.insert("training".to_string(), t.to_string());
         }
-        // Sorted names give byte-identical files for identical models.
-        let sorted: BTreeMap<&String, &Tensor> = self.tensors.iter().collect();
-        let cpu: Vec<(String, Tensor)> = sorted
-            .into_iter()
-            .map(|(k, v)| Ok((k.clone(), v.to_device(&Device::Cpu)?.contiguous()?)))
-            .collect::<Result<_>>()?;
-        let views: Vec<(String, TensorBytes)> = cpu
-            .iter()
-            .map(|(k, t)| Ok((k.clone(), TensorBytes::new(t)?)))
-            .collect::<Result<_>>()?;
-        safetensors::serialize(views, Some(md))
-            .map_err(|e| Error::Invalid(format!("cannot serialise model: {e}")))
+        serialize_tensors(&self.tensors, md)
     }
 
     /// Writes atomically, so a crash never leaves a half-written model behind.
     pub fn save(&self, path: &Path) -> Result<()> {
         crate::atomic_write(path, &self.to_bytes()?)
     }
+}
+
+/// Serialises named tensors (f32 or f16, any device) plus string metadata to safetensors.
+pub fn serialize_tensors(tensors: &HashMap<String, Tensor>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let sorted: BTreeMap<&String, &Tensor> = tensors.iter().collect();
+    let views: Vec<(String, TensorBytes)> = sorted
+        .into_iter()
+        .map(|(k, t)| Ok((k.clone(), TensorBytes::new(&t.to_device(&Device::Cpu)?)?)))
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Invalid(format!("cannot serialise tensors: {e}")))
 }
 
 /// A tensor's raw little-endian bytes, as safetensors wants them.

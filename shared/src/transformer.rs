@@ -1,7 +1,7 @@
 //! The image transformation network of Johnson et al. 2016, laid out exactly as
 //! pytorch/examples `fast_neural_style` (`TransformerNet`), parameter names included.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use crate::config::NetConfig;
@@ -63,12 +63,12 @@ pub struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(channels: usize, stat: DType, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             conv1: ConvLayer::new(channels, channels, 3, 1, vb.pp("conv1"))?,
-            in1: InstanceNorm::new(channels, vb.pp("in1"))?,
+            in1: InstanceNorm::new(channels, stat, vb.pp("in1"))?,
             conv2: ConvLayer::new(channels, channels, 3, 1, vb.pp("conv2"))?,
-            in2: InstanceNorm::new(channels, vb.pp("in2"))?,
+            in2: InstanceNorm::new(channels, stat, vb.pp("in2"))?,
         })
     }
 }
@@ -100,23 +100,29 @@ pub struct TransformerNet {
 }
 
 impl TransformerNet {
+    /// The network for inference: instance-norm statistics in f32.
     pub fn new(vb: VarBuilder, config: &NetConfig) -> Result<Self> {
+        Self::with_stat_dtype(vb, config, DType::F32)
+    }
+
+    /// `stat`: dtype of the instance-norm statistics; training uses f64 (see `InstanceNorm`).
+    pub fn with_stat_dtype(vb: VarBuilder, config: &NetConfig, stat: DType) -> Result<Self> {
         let [c1, c2, c3] = config.channels;
         let res = (1..=config.residual_blocks)
-            .map(|i| ResidualBlock::new(c3, vb.pp(format!("res{i}"))))
+            .map(|i| ResidualBlock::new(c3, stat, vb.pp(format!("res{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             conv1: ConvLayer::new(3, c1, 9, 1, vb.pp("conv1"))?,
-            in1: InstanceNorm::new(c1, vb.pp("in1"))?,
+            in1: InstanceNorm::new(c1, stat, vb.pp("in1"))?,
             conv2: ConvLayer::new(c1, c2, 3, 2, vb.pp("conv2"))?,
-            in2: InstanceNorm::new(c2, vb.pp("in2"))?,
+            in2: InstanceNorm::new(c2, stat, vb.pp("in2"))?,
             conv3: ConvLayer::new(c2, c3, 3, 2, vb.pp("conv3"))?,
-            in3: InstanceNorm::new(c3, vb.pp("in3"))?,
+            in3: InstanceNorm::new(c3, stat, vb.pp("in3"))?,
             res,
             deconv1: UpsampleConvLayer::new(c3, c2, 3, true, vb.pp("deconv1"))?,
-            in4: InstanceNorm::new(c2, vb.pp("in4"))?,
+            in4: InstanceNorm::new(c2, stat, vb.pp("in4"))?,
             deconv2: UpsampleConvLayer::new(c2, c1, 3, true, vb.pp("deconv2"))?,
-            in5: InstanceNorm::new(c1, vb.pp("in5"))?,
+            in5: InstanceNorm::new(c1, stat, vb.pp("in5"))?,
             deconv3: UpsampleConvLayer::new(c1, 3, 9, false, vb.pp("deconv3"))?,
             config: *config,
         })

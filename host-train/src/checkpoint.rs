@@ -1,0 +1,76 @@
+//! Training checkpoints: weights, Adam moments and the loop's state in one safetensors
+//! file, written atomically so a crash or Ctrl-C never destroys the last good one.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use stylecast::model_file::serialize_tensors;
+
+use crate::adam::Adam;
+use crate::model::Trainable;
+use crate::train::TrainOptions;
+
+pub const CHECKPOINT_FORMAT: &str = "stylecast-checkpoint";
+
+/// Everything besides tensors that an exact resume needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Steps completed.
+    pub step: u64,
+    /// The options the run was started with (data order and augmentation derive from its seed).
+    pub options: TrainOptions,
+}
+
+pub fn save(path: &Path, model: &Trainable, adam: &Adam, state: &CheckpointState) -> Result<()> {
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (name, slot) in &adam.slots {
+        tensors.insert(format!("param.{name}"), slot.var.as_tensor().detach());
+        tensors.insert(format!("adam_m.{name}"), slot.m.detach());
+        tensors.insert(format!("adam_v.{name}"), slot.v.detach());
+    }
+    debug_assert_eq!(adam.slots.len(), model.named_vars().len());
+    let mut md = HashMap::new();
+    md.insert("format".into(), CHECKPOINT_FORMAT.into());
+    md.insert("state".into(), serde_json::to_string(state)?);
+    md.insert("adam_t".into(), adam.t.to_string());
+    let bytes = serialize_tensors(&tensors, md)?;
+    stylecast::atomic_write(path, &bytes).with_context(|| format!("writing checkpoint {}", path.display()))?;
+    Ok(())
+}
+
+pub struct Loaded {
+    pub state: CheckpointState,
+    pub adam_t: u64,
+    pub params: HashMap<String, Tensor>,
+    pub m: HashMap<String, Tensor>,
+    pub v: HashMap<String, Tensor>,
+}
+
+pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a checkpoint (not safetensors or truncated: {e})", path.display()))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    if md.get("format").map(String::as_str) != Some(CHECKPOINT_FORMAT) {
+        bail!("{}: not a stylecast checkpoint (a model file? use it with edge-runtime instead)", path.display());
+    }
+    let state: CheckpointState = serde_json::from_str(md.get("state").map(String::as_str).unwrap_or(""))
+        .with_context(|| format!("{}: bad checkpoint state", path.display()))?;
+    let adam_t = md.get("adam_t").and_then(|t| t.parse().ok()).unwrap_or(state.step);
+    let all = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| anyhow::anyhow!("{}: corrupt checkpoint: {e}", path.display()))?;
+    let (mut params, mut m, mut v) = (HashMap::new(), HashMap::new(), HashMap::new());
+    for (k, t) in all {
+        if let Some(n) = k.strip_prefix("param.") {
+            params.insert(n.to_string(), t);
+        } else if let Some(n) = k.strip_prefix("adam_m.") {
+            m.insert(n.to_string(), t);
+        } else if let Some(n) = k.strip_prefix("adam_v.") {
+            v.insert(n.to_string(), t);
+        }
+    }
+    Ok(Loaded { state, adam_t, params, m, v })
+}

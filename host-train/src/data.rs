@@ -1,0 +1,168 @@
+//! Training data: a folder of photos searched recursively, each resized so its short
+//! side is `image_size`, randomly cropped square and randomly flipped.
+//!
+//! Every random choice is a pure function of (seed, epoch, position in epoch), so the
+//! data order and augmentation after a resume are exactly those of an uninterrupted
+//! run, and decoding can run on any number of threads.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use image::{imageops::FilterType, RgbImage};
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use stylecast::image_io::{is_image_path, load_rgb};
+
+pub struct Dataset {
+    pub root: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub image_size: u32,
+    pub seed: u64,
+    /// Files that failed to decode, each reported once.
+    skipped: Mutex<HashSet<PathBuf>>,
+    pub skipped_count: AtomicUsize,
+}
+
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    // splitmix64 over the three inputs: distinct streams per (seed, epoch, position).
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Dataset {
+    /// Lists image files under `root` (jpg, png, webp), sorted for reproducibility.
+    pub fn scan(root: &Path, image_size: u32, seed: u64) -> Result<Self> {
+        if !root.is_dir() {
+            bail!("{}: dataset folder not found", root.display());
+        }
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
+            .map(|e| e.into_path())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("{}: no images (jpg, png, webp) found in this folder or below", root.display());
+        }
+        if image_size < 16 {
+            bail!("--image-size {image_size} is too small (at least 16)");
+        }
+        Ok(Self { root: root.into(), files, image_size, seed, skipped: Mutex::default(), skipped_count: AtomicUsize::new(0) })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The shuffled order of `epoch`.
+    pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.files.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(self.seed, epoch, u64::MAX)));
+        order
+    }
+
+    /// The augmented sample at global sample index `g` (step * batch + k). An unreadable
+    /// file is replaced by the next one in the epoch's order, deterministically.
+    pub fn sample(&self, g: u64, order_cache: &dyn Fn(u64) -> Arc<Vec<usize>>) -> Result<RgbImage> {
+        let n = self.files.len() as u64;
+        let (epoch, pos) = (g / n, g % n);
+        let order = order_cache(epoch);
+        for j in 0..n {
+            let path = &self.files[order[((pos + j) % n) as usize]];
+            match load_rgb(path) {
+                Ok(img) => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, epoch, pos));
+                    return Ok(augment(&img, self.image_size, &mut rng));
+                }
+                Err(e) => {
+                    if self.skipped.lock().expect("lock").insert(path.clone()) {
+                        self.skipped_count.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("skipping unreadable training image: {e}");
+                    }
+                }
+            }
+        }
+        bail!("{}: none of the {} image files could be read", self.root.display(), n)
+    }
+}
+
+/// Short side to `size` (aspect kept), random square crop, random horizontal flip.
+pub fn augment(img: &RgbImage, size: u32, rng: &mut impl Rng) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let s = size as f64 / w.min(h) as f64;
+    let (nw, nh) = (((w as f64 * s).round() as u32).max(size), ((h as f64 * s).round() as u32).max(size));
+    let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+    let x = rng.gen_range(0..=nw - size);
+    let y = rng.gen_range(0..=nh - size);
+    let mut crop = image::imageops::crop_imm(&resized, x, y, size, size).to_image();
+    if rng.gen_bool(0.5) {
+        image::imageops::flip_horizontal_in_place(&mut crop);
+    }
+    crop
+}
+
+/// Images to an (N, 3, S, S) f32 tensor in [0, 255] on the CPU.
+pub fn batch_tensor(imgs: &[RgbImage]) -> candle_core::Result<Tensor> {
+    let (w, h) = imgs[0].dimensions();
+    let mut data = Vec::with_capacity(imgs.len() * 3 * (w * h) as usize);
+    for img in imgs {
+        for c in 0..3 {
+            data.extend(img.pixels().map(|p| p.0[c] as f32));
+        }
+    }
+    Tensor::from_vec(data, (imgs.len(), 3, h as usize, w as usize), &Device::Cpu)
+}
+
+/// Decodes batches ahead of the training loop on worker threads, in step order.
+pub struct Prefetcher {
+    rx: mpsc::Receiver<Result<(u64, Tensor)>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Prefetcher {
+    pub fn start(ds: Arc<Dataset>, batch: usize, first_step: u64, end_step: u64, depth: usize) -> Self {
+        let (tx, rx) = mpsc::sync_channel(depth);
+        let thread = std::thread::spawn(move || {
+            let cache: Mutex<Option<(u64, Arc<Vec<usize>>)>> = Mutex::new(None);
+            let order = |epoch: u64| -> Arc<Vec<usize>> {
+                let mut c = cache.lock().expect("lock");
+                match &*c {
+                    Some((e, o)) if *e == epoch => o.clone(),
+                    _ => {
+                        let o = Arc::new(ds.epoch_order(epoch));
+                        *c = Some((epoch, o.clone()));
+                        o
+                    }
+                }
+            };
+            for step in first_step..end_step {
+                let imgs: Result<Vec<RgbImage>> = (0..batch as u64)
+                    .into_par_iter()
+                    .map(|k| ds.sample(step * batch as u64 + k, &order))
+                    .collect();
+                let item = imgs.and_then(|imgs| batch_tensor(&imgs).context("batch tensor")).map(|t| (step, t));
+                let failed = item.is_err();
+                if tx.send(item).is_err() || failed {
+                    return; // the trainer stopped, or the data is unusable
+                }
+            }
+        });
+        Self { rx, _thread: thread }
+    }
+
+    pub fn next(&self) -> Result<(u64, Tensor)> {
+        self.rx.recv().context("data loader stopped unexpectedly")?
+    }
+}

@@ -1,0 +1,10 @@
+//! host-train: training stylecast styles against VGG-16 perceptual losses.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod data;
+pub mod loss;
+pub mod model;
+pub mod plot;
+pub mod train;
+pub mod vgg;

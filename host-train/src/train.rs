@@ -1,0 +1,294 @@
+//! The training loop: data, losses, Adam, checkpoints, previews, logs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use stylecast::image_io::{image_to_tensor, load_rgb, save_png, tensor_to_image};
+use stylecast::{ModelFile, ModelMeta, NetConfig};
+
+use crate::adam::{Adam, AdamConfig};
+use crate::checkpoint::{self, CheckpointState};
+use crate::data::{Dataset, Prefetcher};
+use crate::loss::{perceptual_losses, LossConfig, Losses, StyleTarget};
+use crate::model::Trainable;
+use crate::vgg::{resolve_weights, Vgg16};
+
+/// Everything that determines a run. Stored in checkpoints; a resume must match it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub style: PathBuf,
+    pub style_name: String,
+    pub dataset: PathBuf,
+    pub out: PathBuf,
+    pub epochs: u64,
+    pub max_steps: Option<u64>,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub image_size: u32,
+    pub style_size: Option<u32>,
+    pub loss: LossConfig,
+    pub net: NetConfig,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub preview_every: u64,
+    pub preview_image: Option<PathBuf>,
+    pub vgg: Option<PathBuf>,
+    pub device: String,
+    pub progress: bool,
+}
+
+impl TrainOptions {
+    /// The files a run writes besides the model: `<out stem>.run/`.
+    pub fn run_dir(&self) -> PathBuf {
+        let stem = self.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        self.out.with_file_name(format!("{stem}.run"))
+    }
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.run_dir().join("checkpoint.safetensors")
+    }
+    /// `NAME.safetensors` -> `NAME.f16.safetensors`.
+    pub fn f16_path(&self) -> PathBuf {
+        let stem = self.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        self.out.with_file_name(format!("{stem}.f16.safetensors"))
+    }
+
+    /// Fields that must agree for a resume to continue the same run exactly.
+    fn resume_mismatches(&self, other: &TrainOptions) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! cmp {
+            ($($f:ident),*) => { $( if self.$f != other.$f { v.push(stringify!($f)); } )* };
+        }
+        cmp!(style, dataset, batch_size, lr, image_size, style_size, loss, net, seed);
+        v
+    }
+}
+
+/// One step's loss values, as logged.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LossRecord {
+    pub step: u64,
+    pub content: f64,
+    pub style: f64,
+    pub tv: f64,
+    pub total: f64,
+    pub images_per_sec: f64,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished { steps: u64, last: Option<LossRecord> },
+    Interrupted { step: u64, checkpoint: PathBuf },
+}
+
+/// Network output and perceptual losses for one content batch.
+pub fn compute_losses(model: &Trainable, vgg: &Vgg16, cfg: &LossConfig, style: &StyleTarget, x: &Tensor) -> Result<Losses> {
+    let y = model.net.forward_raw(x)?;
+    Ok(perceptual_losses(vgg, cfg, style, x, &y)?)
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Loads the style image, scaled so its longer side is `style_size` if given.
+pub fn load_style(path: &Path, style_size: Option<u32>, device: &Device) -> Result<(Tensor, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read style image", path.display()))?;
+    let hash = hex(&sha2::Sha256::digest(&bytes));
+    let mut img = stylecast::image_io::decode_rgb(&bytes, path)?;
+    if let Some(s) = style_size {
+        let (w, h) = img.dimensions();
+        let f = s as f64 / w.max(h) as f64;
+        img = image::imageops::resize(&img, ((w as f64 * f).round() as u32).max(1), ((h as f64 * f).round() as u32).max(1), image::imageops::FilterType::Triangle);
+    }
+    Ok((image_to_tensor(&img, device, DType::F32)?, hash))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs (or resumes) training until done, interrupted (`stop`), or failed.
+pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) -> Result<Outcome> {
+    let device = stylecast::parse_device(&opts.device)?;
+    if opts.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let vgg_path = resolve_weights(opts.vgg.as_deref())?;
+    let vgg = Vgg16::load(&vgg_path, &device)?;
+    let (style_img, style_hash) = load_style(&opts.style, opts.style_size, &device)?;
+    let target = StyleTarget::new(&vgg, &style_img, &opts.loss)?;
+    let ds = Arc::new(Dataset::scan(&opts.dataset, opts.image_size, opts.seed)?);
+
+    let model = Trainable::new(&opts.net, &device, opts.seed)?;
+    let mut adam = Adam::new(model.named_vars(), AdamConfig { lr: opts.lr, ..Default::default() })?;
+    let mut start = 0u64;
+    if let Some(ckpt) = resume {
+        let loaded = checkpoint::load(ckpt, &device)?;
+        let diff = opts.resume_mismatches(&loaded.state.options);
+        if !diff.is_empty() {
+            bail!(
+                "{}: this checkpoint was made with different {}; resume with the same options (saved: {})",
+                ckpt.display(),
+                diff.join(", "),
+                serde_json::to_string(&loaded.state.options)?
+            );
+        }
+        model.load_weights(&loaded.params).with_context(|| format!("{}: checkpoint weights", ckpt.display()))?;
+        for (name, slot) in adam.slots.iter_mut() {
+            let (Some(m), Some(v)) = (loaded.m.get(name), loaded.v.get(name)) else {
+                bail!("{}: checkpoint lacks Adam state for {name}", ckpt.display());
+            };
+            slot.m = m.clone();
+            slot.v = v.clone();
+        }
+        adam.t = loaded.adam_t;
+        start = loaded.state.step;
+    }
+
+    let steps_per_epoch = (ds.len() / opts.batch_size).max(1) as u64;
+    let mut total = opts.epochs * steps_per_epoch;
+    if let Some(m) = opts.max_steps {
+        total = total.min(m);
+    }
+    let run_dir = opts.run_dir();
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let ckpt_path = opts.checkpoint_path();
+    let log_path = run_dir.join("losses.jsonl");
+    let mut history = if start > 0 { read_log(&log_path, start) } else { Vec::new() };
+    let mut log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    for r in &history {
+        writeln!(log, "{}", serde_json::to_string(r)?)?;
+    }
+    let preview_src = match &opts.preview_image {
+        Some(p) => load_rgb(p)?,
+        None => ds.sample(0, &|e| Arc::new(ds.epoch_order(e)))?,
+    };
+    // Previews at a modest size: they cost a forward pass each.
+    let preview_src = fit_within(&preview_src, 384);
+    let preview_x = image_to_tensor(&preview_src, &device, DType::F32)?;
+
+    let pb = progress_bar(total, start, opts.progress);
+    let pf = Prefetcher::start(ds.clone(), opts.batch_size, start, total, 4);
+    let mut last = None;
+    let mut t_last = Instant::now();
+    let t0 = Instant::now();
+    for step in start..total {
+        let (s, x) = pf.next()?;
+        debug_assert_eq!(s, step);
+        let x = x.to_device(&device)?;
+        let losses = compute_losses(&model, &vgg, &opts.loss, &target, &x)?;
+        let total_loss = scalar(&losses.total)?;
+        if !total_loss.is_finite() {
+            pb.abandon();
+            bail!(
+                "loss became {total_loss} at step {}: training diverged (try a lower --lr or --style-weight). \
+                 The last good checkpoint is {}",
+                step + 1,
+                if ckpt_path.exists() { ckpt_path.display().to_string() } else { "none (no checkpoint written yet)".into() }
+            );
+        }
+        let grads = losses.total.backward()?;
+        adam.step(&grads)?;
+        let now = Instant::now();
+        let rec = LossRecord {
+            step: step + 1,
+            content: scalar(&losses.content)? * opts.loss.content_weight,
+            style: scalar(&losses.style)? * opts.loss.style_weight,
+            tv: scalar(&losses.tv)? * opts.loss.tv_weight,
+            total: total_loss,
+            images_per_sec: opts.batch_size as f64 / now.duration_since(t_last).as_secs_f64().max(1e-9),
+        };
+        t_last = now;
+        writeln!(log, "{}", serde_json::to_string(&rec)?)?;
+        history.push(rec);
+        last = Some(rec);
+        pb.set_position(step + 1);
+        pb.set_message(format!(
+            "{:.1} img/s  content {:.3e}  style {:.3e}  tv {:.3e}",
+            rec.images_per_sec, rec.content, rec.style, rec.tv
+        ));
+        let done = step + 1;
+        let stopping = stop.load(Ordering::SeqCst);
+        if done % opts.checkpoint_every.max(1) == 0 || stopping {
+            checkpoint::save(&ckpt_path, &model, &adam, &CheckpointState { step: done, options: opts.clone() })?;
+        }
+        if opts.preview_every > 0 && done % opts.preview_every == 0 {
+            let y = candle_core::Module::forward(&model.net, &preview_x)?;
+            save_png(&tensor_to_image(&y)?, &run_dir.join(format!("preview-{done:06}.png")))?;
+        }
+        if stopping && done < total {
+            pb.abandon_with_message(format!("interrupted at step {done}; checkpoint saved"));
+            return Ok(Outcome::Interrupted { step: done, checkpoint: ckpt_path });
+        }
+    }
+    pb.finish();
+    checkpoint::save(&ckpt_path, &model, &adam, &CheckpointState { step: total, options: opts.clone() })?;
+    let training = serde_json::json!({
+        "steps": total,
+        "batch_size": opts.batch_size,
+        "image_size": opts.image_size,
+        "style_size": opts.style_size,
+        "lr": opts.lr,
+        "seed": opts.seed,
+        "style_image": opts.style.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "style_sha256": style_hash,
+        "dataset": opts.dataset.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "dataset_images": ds.len(),
+        "skipped_images": ds.skipped_count.load(Ordering::Relaxed),
+        "loss": opts.loss,
+        "final": last,
+        "vgg": vgg_path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "device": opts.device,
+        "seconds": t0.elapsed().as_secs_f64(),
+    });
+    let mut meta = ModelMeta::new(&opts.style_name, opts.net);
+    meta.training = Some(training);
+    let mf = ModelFile { meta, tensors: model.weights() };
+    mf.save(&opts.out)?;
+    mf.to_dtype(DType::F16)?.save(&opts.f16_path())?;
+    let y = candle_core::Module::forward(&model.net, &preview_x)?;
+    save_png(&tensor_to_image(&y)?, &run_dir.join("preview-final.png"))?;
+    if !history.is_empty() {
+        crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
+    }
+    Ok(Outcome::Finished { steps: total, last })
+}
+
+fn fit_within(img: &image::RgbImage, side: u32) -> image::RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= side {
+        return img.clone();
+    }
+    let f = side as f64 / w.max(h) as f64;
+    let (nw, nh) = (((w as f64 * f) as u32).max(8), ((h as f64 * f) as u32).max(8));
+    image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
+}
+
+fn read_log(path: &Path, upto: u64) -> Vec<LossRecord> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<LossRecord>(l).ok())
+        .filter(|r| r.step <= upto)
+        .collect()
+}
+
+fn progress_bar(total: u64, start: u64, visible: bool) -> indicatif::ProgressBar {
+    let pb = if visible { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} ETA {eta}  {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_position(start);
+    pb.reset_eta();
+    pb
+}
