@@ -8,7 +8,10 @@
 # Environment (all optional):
 #   CUDA_VENV         PyPI venv holding nvcc 13.0 + libs        (default /tmp/cuda)
 #   CUDA_LINK         folder with stub libcuda + .so symlinks    (default /tmp/cuda-link)
-#   CUDA_COMPUTE_CAP  target GPU: 90 H100/H200, 87 Orin, 72 Xavier (default 90)
+#   CUDA_COMPUTE_CAP  kernel arch: 90 H100/H200 (default), 87 Orin. 72 (Xavier) is refused:
+#                     nvcc 13.0 has no sm_72. The host code is always x86-64 (no aarch64
+#                     cross-linking here). Changing it rebuilds candle-kernels (~5-15 min);
+#                     use a separate CARGO_TARGET_DIR per value to keep both cached.
 #   CARGO_TARGET_DIR  (default <repo>/target/cuda, keeps CPU builds in target/ valid)
 #   CUDAFORGE_THREADS parallel nvcc jobs                         (default 2)
 #   PYTHON            python used to create the venv             (default python3)
@@ -57,6 +60,9 @@ NVCC="$CU/bin/nvcc"
 [[ -x "$NVCC" ]] || { log "no nvcc at $NVCC"; exit 1; }
 "$NVCC" --version | grep -q "release 13.0," \
   || { log "$NVCC is not CUDA 13.0"; "$NVCC" --version >&2; exit 1; }
+# CUDA 13 dropped sm_72 (Xavier) and older: fail here rather than deep in candle-kernels.
+"$NVCC" --list-gpu-code | grep -qx "sm_${CUDA_COMPUTE_CAP%%[!0-9]*}" \
+  || { log "nvcc 13.0 cannot target CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP (supports: $("$NVCC" --list-gpu-code | tr '\n' ' '))"; exit 1; }
 
 # --- 2. fake CUDA_HOME: stub libcuda + unversioned symlinks --------------------------
 mkdir -p "$CUDA_LINK/lib"
@@ -81,6 +87,7 @@ tmp_c="$(mktemp)"
     | sed -E 's/.*/int &(void) { return 999; }/'
 } >"$tmp_c"
 if ! cmp -s "$tmp_c" "$CUDA_LINK/libcuda_stub.c"; then
+  chmod 644 "$tmp_c"
   mv "$tmp_c" "$CUDA_LINK/libcuda_stub.c"
 else
   rm -f "$tmp_c"

@@ -1,1 +1,218 @@
-fn main(){}
+//! edge-runtime: run stylecast styles on a device: a camera to a window (kiosk mode),
+//! or image files in and PNG files out without a display.
+
+mod bench;
+mod files;
+mod live;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use stylecast::{ModelFile, Precision, StylizeOptions, Stylizer};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "edge-runtime",
+    version,
+    about = "Stylize camera frames or image files with stylecast models",
+    long_about = "Runs fast style-transfer models (one forward pass per frame).\n\n\
+With no arguments: the first style in ./models, the first camera if there is one (else a bundled demo \
+photo), shown in a window if there is a display (else written to ./stylecast-out).\n\n\
+Examples:\n  \
+edge-runtime --model models/starry_night.safetensors --input photos/ --output out/\n  \
+edge-runtime --models models/ --camera /dev/video0 --fullscreen --cycle 60\n  \
+edge-runtime --source test-pattern --infer-size 320x240\n  \
+edge-runtime --config docs/kiosk.toml\n  \
+edge-runtime bench --model models/starry_night.safetensors\n\n\
+Keys in the window: left/right or 1-9 pick a style, space freezes, s saves a snapshot, o cycles \
+original/stylized/split, +/- strength, c colour preservation, f FPS overlay, q or Esc quits."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Time the network (ms per frame) at several sizes; no camera or display needed.
+    Bench {
+        /// The model to time [default: the first in ./models].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Frame sizes, WxH, comma-separated.
+        #[arg(long, default_value = "256x256,320x240,640x480,1280x720")]
+        sizes: String,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Compute precisions to time, comma-separated (f32, f16).
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Time with f16 weights (as shipped) instead of f32, computed in --precision.
+        #[arg(long)]
+        f16_weights: bool,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// One model file (.safetensors).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A folder of models: every style in it, switchable with the keys or --cycle.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Image files or folders to stylize (headless; needs --output).
+    #[arg(long, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Folder for stylized PNG files (file mode), or for frames written from a live source.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// With a live source and --output, write every Nth frame.
+    #[arg(long, default_value_t = 1)]
+    pub every: u64,
+    /// Live source: camera, test-pattern, or a demo image [default: camera if one exists].
+    #[arg(long, value_parser = ["camera", "test-pattern", "demo"])]
+    pub source: Option<String>,
+    /// v4l2 camera device [default: the first /dev/video* found].
+    #[arg(long)]
+    pub camera: Option<PathBuf>,
+    /// Camera capture size, WxH.
+    #[arg(long, default_value = "640x480")]
+    pub camera_size: String,
+    /// Camera frame rate to ask for.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Size the network runs at, WxH, independent of camera and window [default: 320x240 on CPU].
+    #[arg(long)]
+    pub infer_size: Option<String>,
+    /// Borderless full-screen window with the cursor hidden.
+    #[arg(long)]
+    pub fullscreen: bool,
+    /// No window, even if a display exists (needs --output for live sources).
+    #[arg(long)]
+    pub headless: bool,
+    /// Switch style every N seconds with a short cross-fade (kiosk).
+    #[arg(long)]
+    pub cycle: Option<f64>,
+    /// Kiosk settings file (TOML); command-line flags override it. See docs/kiosk.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Style strength, 0 (photo) to 1 (full style).
+    #[arg(long, default_value_t = 1.0)]
+    pub strength: f32,
+    /// Keep the photo's colours, take only the style's texture and luminance.
+    #[arg(long)]
+    pub preserve_colors: bool,
+    /// Downscale file inputs whose longer side exceeds this first (bounds time and memory).
+    #[arg(long)]
+    pub max_side: Option<u32>,
+    /// Compute precision: f32 (CPUs) or f16 (GPUs); weights are cast to it.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Stop a live source after this many frames (tests, demos).
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Less output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Where shipped models live when none is named: ./models, then the checkout's models/.
+pub fn default_models_dir() -> Option<PathBuf> {
+    [PathBuf::from("models"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")]
+        .into_iter()
+        .find(|p| p.is_dir() && !list_models(p).unwrap_or_default().is_empty())
+}
+
+/// Model files in a folder (not its subfolders), sorted by name.
+pub fn list_models(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read models folder", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The model paths this run uses, from --model, --models or the shipped default.
+pub fn resolve_models(args: &RunArgs) -> Result<Vec<PathBuf>> {
+    if let Some(m) = &args.model {
+        return Ok(vec![m.clone()]);
+    }
+    let dir = match &args.models {
+        Some(d) => d.clone(),
+        None => default_models_dir().context(
+            "no model given and no ./models folder with .safetensors files: use --model FILE or --models DIR",
+        )?,
+    };
+    let v = list_models(&dir)?;
+    if v.is_empty() {
+        bail!("{}: no .safetensors models in this folder", dir.display());
+    }
+    Ok(v)
+}
+
+pub fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("bad size {s:?}: use WIDTHxHEIGHT, e.g. 640x480"))?;
+    let w: usize = w.trim().parse().with_context(|| format!("bad width in {s:?}"))?;
+    let h: usize = h.trim().parse().with_context(|| format!("bad height in {s:?}"))?;
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        bail!("size {s:?} out of range (1..8192 per side)");
+    }
+    Ok((w, h))
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Bench { model, sizes, reps, warmup, precision, f16_weights, device }) = cli.command {
+        let path = match model {
+            Some(m) => m,
+            None => resolve_models(&RunArgs::default())?.remove(0),
+        };
+        let device = stylecast::parse_device(&device)?;
+        let m = ModelFile::load(&path, &candle_core::Device::Cpu)?;
+        let sizes = sizes.split(',').map(parse_size).collect::<Result<Vec<_>>>()?;
+        let precisions = precision.split(',').map(|p| p.parse::<Precision>()).collect::<Result<Vec<_>, _>>()?;
+        return bench::run(&m, &bench::BenchArgs { sizes, reps: reps.max(1), warmup, device, precisions, f16_weights });
+    }
+    let args = cli.run;
+    let precision: Precision = args.precision.parse()?;
+    let opts = StylizeOptions { max_side: args.max_side, strength: args.strength, preserve_colors: args.preserve_colors };
+    if !(0.0..=1.0).contains(&args.strength) {
+        bail!("--strength must be within 0..1, got {}", args.strength);
+    }
+    if !args.input.is_empty() {
+        let out = args.output.as_deref().context("--input needs --output DIR (where the PNG files go)")?;
+        let models = resolve_models(&args)?;
+        let device = stylecast::parse_device(&args.device)?;
+        for m in &models {
+            let s = Stylizer::load(m, &device, precision)?;
+            let written = files::run(&s, &args.input, out, &opts, args.quiet)?;
+            if !args.quiet {
+                println!("{} images stylized with {}", written.len(), s.meta().style);
+            }
+        }
+        return Ok(());
+    }
+    live::run(&args, precision, opts)
+}

@@ -4,12 +4,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is part of the message, not a `source`: printed once, not twice.
+    #[error("{}: {}", path.display(), describe_io(err))]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{}: not a readable image: {reason}", path.display())]
     Image { path: PathBuf, reason: String },
     #[error("{}: invalid model file: {reason}", path.display())]
@@ -24,12 +21,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), err: source }
     }
     pub fn image(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Error::Image { path: path.into(), reason: reason.to_string() }
     }
     pub fn model(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Error::Model { path: path.into(), reason: reason.to_string() }
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
     }
 }

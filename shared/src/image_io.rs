@@ -48,7 +48,14 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         }
         Ok(r)
     };
-    let (w, h) = reader()?.into_dimensions().map_err(|e| Error::image(path, e))?;
+    let probe = reader()?;
+    // JPEG decoders fill a truncated file's missing rows with grey and report success;
+    // a complete JPEG ends with an end-of-image marker (FF D9), which entropy-coded data
+    // cannot contain, so its absence means the file was cut short.
+    if probe.format() == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(Error::image(path, "truncated JPEG (no end-of-image marker)"));
+    }
+    let (w, h) = probe.into_dimensions().map_err(|e| Error::image(path, e))?;
     if w > MAX_SIDE || h > MAX_SIDE {
         return Err(Error::image(
             path,
