@@ -77,8 +77,9 @@ pub struct RunArgs {
     /// With a live source and --output, write every Nth frame.
     #[arg(long, default_value_t = 1)]
     pub every: u64,
-    /// Live source: camera, test-pattern, or a demo image [default: camera if one exists].
-    #[arg(long, value_parser = ["camera", "test-pattern", "demo"])]
+    /// Live source: camera, test-pattern, demo, or an image file or folder (a slideshow)
+    /// [default: camera if one exists, else the demo photo].
+    #[arg(long)]
     pub source: Option<String>,
     /// v4l2 camera device [default: the first /dev/video* found].
     #[arg(long)]
@@ -122,6 +123,12 @@ pub struct RunArgs {
     /// Stop a live source after this many frames (tests, demos).
     #[arg(long)]
     pub frames: Option<u64>,
+    /// Freeze the test pattern at this time (seconds): every frame the same (tests, benchmarks).
+    #[arg(long)]
+    pub pattern_time: Option<f64>,
+    /// Start with the FPS/latency overlay on (the f key toggles it).
+    #[arg(long)]
+    pub show_fps: bool,
     /// Less output.
     #[arg(long)]
     pub quiet: bool,

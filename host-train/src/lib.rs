@@ -1,6 +1,7 @@
 //! host-train: training stylecast styles against VGG-16 perceptual losses.
 
 pub mod adam;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod loss;

@@ -46,6 +46,24 @@ enum Command {
         #[arg(long)]
         f16: bool,
     },
+    /// Time training steps (ms/step) on random data: no dataset needed, only VGG weights.
+    Bench {
+        #[arg(long, default_value_t = 4)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 256)]
+        image_size: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long)]
+        vgg: Option<PathBuf>,
+        /// Also print a per-phase breakdown (forward, losses, backward, Adam).
+        #[arg(long)]
+        breakdown: bool,
+    },
     /// Re-save a model, e.g. as an f16 copy for devices.
     Export {
         /// The model to read.
@@ -129,6 +147,9 @@ struct TrainArgs {
     /// Continue from a checkpoint written by an earlier run with the same options.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Finish (final model and all) at the first step after this many seconds.
+    #[arg(long)]
+    time_limit: Option<f64>,
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
@@ -181,6 +202,7 @@ fn main() -> Result<()> {
                 vgg: a.vgg,
                 device: a.device,
                 progress: !a.quiet,
+                time_limit: a.time_limit,
             };
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
@@ -213,6 +235,17 @@ fn main() -> Result<()> {
             let m = if f16 { m.to_dtype(DType::F16)? } else { m };
             m.save(&output)?;
             println!("imported {} -> {} ({:?}, {} tensors)", input.display(), output.display(), m.dtype(), m.tensors.len());
+        }
+        Command::Bench { batch_size, image_size, steps, warmup, device, vgg, breakdown } => {
+            host_train::bench::run(&host_train::bench::BenchOptions {
+                batch_size,
+                image_size,
+                steps,
+                warmup,
+                device,
+                vgg,
+                breakdown,
+            })?;
         }
         Command::Export { input, output, f16, f32: _ } => {
             let m = ModelFile::load(&input, &Device::Cpu)?;

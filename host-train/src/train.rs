@@ -42,6 +42,10 @@ pub struct TrainOptions {
     pub vgg: Option<PathBuf>,
     pub device: String,
     pub progress: bool,
+    /// Stop at the first step boundary after this many seconds and finish normally
+    /// (final model, f16 copy, previews): for fixed time budgets on shared machines.
+    #[serde(default)]
+    pub time_limit: Option<f64>,
 }
 
 impl TrainOptions {
@@ -223,6 +227,11 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         if opts.preview_every > 0 && done % opts.preview_every == 0 {
             let y = candle_core::Module::forward(&model.net, &preview_x)?;
             save_png(&tensor_to_image(&y)?, &run_dir.join(format!("preview-{done:06}.png")))?;
+        }
+        if opts.time_limit.is_some_and(|l| t0.elapsed().as_secs_f64() >= l) && done < total {
+            pb.println(format!("time limit reached at step {done}; finishing"));
+            total = done;
+            break;
         }
         if stopping && done < total {
             pb.abandon_with_message(format!("interrupted at step {done}; checkpoint saved"));

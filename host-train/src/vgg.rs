@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig};
+use stylecast::conv::{Conv2d, ConvParams};
 use serde::{Deserialize, Serialize};
 
 /// The four layers the losses can read.
@@ -156,7 +156,8 @@ impl Vgg16 {
             };
             let w = get("weight", &[cout, cin, 3, 3])?;
             let b = get("bias", &[cout])?;
-            convs.push(Conv2d::new(w, Some(b), Conv2dConfig { padding: 1, ..Default::default() }));
+            // Frozen: the loss network is never trained, so no kernel gradients.
+            convs.push(Conv2d::new(w, Some(b), ConvParams { stride: 1, padding: 1 }, true));
         }
         let mut it = convs.into_iter();
         let blocks = BLOCKS.iter().map(|b| it.by_ref().take(b.len()).collect()).collect();

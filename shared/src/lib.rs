@@ -4,6 +4,7 @@
 //! conversion and a stylizing API shared by the trainer and the edge runtime.
 
 pub mod config;
+pub mod conv;
 pub mod error;
 pub mod image_io;
 pub mod instance_norm;

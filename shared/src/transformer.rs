@@ -2,7 +2,9 @@
 //! pytorch/examples `fast_neural_style` (`TransformerNet`), parameter names included.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::conv::{Conv2d, ConvParams};
 
 use crate::config::NetConfig;
 use crate::instance_norm::InstanceNorm;
@@ -18,8 +20,7 @@ pub struct ConvLayer {
 
 impl ConvLayer {
     pub fn new(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig { stride, ..Default::default() };
-        let conv = candle_nn::conv2d(cin, cout, k, cfg, vb.pp("conv2d"))?;
+        let conv = Conv2d::load(cin, cout, k, ConvParams { stride, padding: 0 }, vb.pp("conv2d"))?;
         Ok(Self { pad: ReflectionPad2d(k / 2), conv })
     }
 }

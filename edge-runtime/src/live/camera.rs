@@ -1,0 +1,264 @@
+//! The v4l2 camera source. A camera that is missing, unplugged or failing never stops the
+//! runtime: frames are replaced by a "reconnecting" card and the device is reopened with
+//! capped exponential backoff, forever.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::kiosk::Backoff;
+use super::overlay::render_card;
+use super::source::{Frame, FrameSource};
+
+/// How often a card is re-sent while waiting, so the countdown on it moves.
+const CARD_PERIOD: Duration = Duration::from_millis(500);
+
+/// The first capture-capable /dev/videoN (by number), else the first node at all.
+pub fn find_default_camera() -> Option<PathBuf> {
+    let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir("/dev")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: u32 = name.strip_prefix("video")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    nodes.sort();
+    nodes.iter().find(|(_, p)| device::can_capture(p)).or(nodes.first()).map(|(_, p)| p.clone())
+}
+
+/// Whether any /dev/video* node exists (decides the default source).
+pub fn any_camera_node() -> bool {
+    std::fs::read_dir("/dev")
+        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("video")))
+        .unwrap_or(false)
+}
+
+pub struct CameraSource {
+    path: PathBuf,
+    size: (u32, u32),
+    fps: u32,
+    conn: Option<device::Connection>,
+    backoff: Backoff,
+    next_attempt: Instant,
+    attempts: u32,
+    last_error: String,
+}
+
+impl CameraSource {
+    /// Nothing is opened here: the first frame request connects, so a camera that is not
+    /// plugged in yet is just the first "reconnecting" card.
+    pub fn new(path: &Path, size: (u32, u32), fps: u32) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            size,
+            fps,
+            conn: None,
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(10)),
+            next_attempt: Instant::now(),
+            attempts: 0,
+            last_error: String::new(),
+        }
+    }
+
+    fn fail(&mut self, what: &str, err: anyhow::Error) {
+        let wait = self.backoff.next_delay();
+        self.attempts += 1;
+        self.last_error = format!("{err:#}");
+        self.next_attempt = Instant::now() + wait;
+        eprintln!("warning: camera {}: {what}: {err:#}; retrying in {:.1} s", self.path.display(), wait.as_secs_f64());
+    }
+
+    fn card(&self) -> Frame {
+        let wait = self.next_attempt.saturating_duration_since(Instant::now());
+        let lines = vec![
+            "CAMERA UNAVAILABLE".to_string(),
+            self.path.display().to_string(),
+            format!("reconnecting in {:.1} s (attempt {})", wait.as_secs_f64(), self.attempts + 1),
+            self.last_error.clone(),
+        ];
+        Frame::card(render_card(self.size.0, self.size.1, &lines))
+    }
+}
+
+impl FrameSource for CameraSource {
+    fn describe(&self) -> String {
+        match &self.conn {
+            Some(c) => format!("camera {} ({})", self.path.display(), c.describe()),
+            None => format!("camera {} (not connected)", self.path.display()),
+        }
+    }
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn next_frame(&mut self) -> Result<Frame> {
+        if let Some(conn) = &mut self.conn {
+            match conn.capture() {
+                Ok(img) => {
+                    // Reset only on a real frame: a device that opens but never delivers
+                    // must not be hammered at the shortest delay.
+                    self.backoff.reset();
+                    return Ok(Frame::new(img));
+                }
+                Err(e) => {
+                    self.conn = None;
+                    self.fail("capture failed", e);
+                    return Ok(self.card());
+                }
+            }
+        }
+        if Instant::now() >= self.next_attempt {
+            match device::Connection::open(&self.path, self.size, self.fps) {
+                Ok(c) => {
+                    eprintln!("camera {}: {}", self.path.display(), c.describe());
+                    self.conn = Some(c);
+                    return self.next_frame();
+                }
+                Err(e) => self.fail("cannot open", e),
+            }
+        }
+        std::thread::sleep(CARD_PERIOD.min(self.next_attempt.saturating_duration_since(Instant::now())).max(Duration::from_millis(20)));
+        Ok(self.card())
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod device {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use anyhow::{bail, Context, Result};
+    use image::RgbImage;
+    use v4l::buffer::Type;
+    use v4l::io::mmap::Stream;
+    use v4l::io::traits::CaptureStream;
+    use v4l::video::Capture;
+    use v4l::{Device, FourCC};
+
+    use crate::live::pixfmt::{FrameLayout, PixelFormat};
+
+    /// A dequeue that takes longer than this counts as a camera fault.
+    const CAPTURE_TIMEOUT: Duration = Duration::from_secs(3);
+
+    pub fn can_capture(path: &Path) -> bool {
+        Device::with_path(path)
+            .and_then(|d| d.query_caps())
+            .map(|c| c.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE))
+            .unwrap_or(false)
+    }
+
+    /// An open, streaming camera.
+    pub struct Connection {
+        // The stream's buffers are mapped from this device; keep it alive with them.
+        stream: Stream<'static>,
+        _device: Device,
+        layout: FrameLayout,
+        fps: Option<f64>,
+    }
+
+    impl Connection {
+        /// Opens the device and negotiates a format we decode at (about) the asked size:
+        /// YUYV first for small frames (no decoding cost), MJPEG first for large ones (USB
+        /// bandwidth limits YUYV there), then packed RGB.
+        pub fn open(path: &Path, (w, h): (u32, u32), fps: u32) -> Result<Self> {
+            let dev = Device::with_path(path).with_context(|| format!("{}: cannot open video device", path.display()))?;
+            let caps = dev.query_caps().with_context(|| format!("{}: not a v4l2 device", path.display()))?;
+            if !caps.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE) {
+                bail!("{} ({}) cannot capture video (a metadata or output node?)", path.display(), caps.card);
+            }
+            let offered: Vec<[u8; 4]> = dev
+                .enum_formats()
+                .with_context(|| format!("{}: cannot list formats", path.display()))?
+                .into_iter()
+                .map(|d| d.fourcc.repr)
+                .collect();
+            let mut wanted = vec![PixelFormat::Yuyv, PixelFormat::Mjpeg, PixelFormat::Rgb24];
+            if w * h > 640 * 480 {
+                wanted.swap(0, 1);
+            }
+            let chosen = wanted
+                .into_iter()
+                .find(|f| offered.iter().any(|o| PixelFormat::from_fourcc(o) == Some(*f)))
+                .with_context(|| {
+                    let names: Vec<String> = offered.iter().map(|o| String::from_utf8_lossy(o).into_owned()).collect();
+                    format!("{}: offers {} but we decode only YUYV, MJPEG and RGB3", path.display(), names.join(", "))
+                })?;
+            // Ask with the device's own code (MJPG or JPEG) for the chosen format.
+            let code = offered.iter().copied().find(|o| PixelFormat::from_fourcc(o) == Some(chosen)).unwrap_or(chosen.fourcc());
+            let fmt = dev
+                .set_format(&v4l::Format::new(w, h, FourCC::new(&code)))
+                .with_context(|| format!("{}: cannot set {}x{} {}", path.display(), w, h, String::from_utf8_lossy(&code)))?;
+            let format = PixelFormat::from_fourcc(&fmt.fourcc.repr).with_context(|| {
+                format!("{}: driver switched to format {} which we cannot decode", path.display(), fmt.fourcc)
+            })?;
+            // The rate is a request; some drivers refuse to change it, which is fine.
+            let fps = dev
+                .set_params(&v4l::video::capture::Parameters::with_fps(fps.max(1)))
+                .ok()
+                .map(|p| p.interval.denominator as f64 / p.interval.numerator.max(1) as f64);
+            let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, 4)
+                .with_context(|| format!("{}: cannot map capture buffers", path.display()))?;
+            stream.set_timeout(CAPTURE_TIMEOUT);
+            let layout = FrameLayout { width: fmt.width, height: fmt.height, stride: fmt.stride, format };
+            Ok(Self { stream, _device: dev, layout, fps })
+        }
+
+        pub fn describe(&self) -> String {
+            let l = &self.layout;
+            let fps = self.fps.map(|f| format!(" at {f:.0} fps")).unwrap_or_default();
+            format!("{}x{} {}{fps}", l.width, l.height, String::from_utf8_lossy(&l.format.fourcc()))
+        }
+
+        pub fn capture(&mut self) -> Result<RgbImage> {
+            let (buf, meta) = self.stream.next().context("capture failed (unplugged?)")?;
+            // MJPEG frames vary in size: only `bytesused` bytes are the frame.
+            let used = (meta.bytesused as usize).min(buf.len());
+            let data = if used == 0 { buf } else { &buf[..used] };
+            self.layout.to_rgb(data)
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod device {
+    use std::path::Path;
+
+    use anyhow::{bail, Result};
+    use image::RgbImage;
+
+    pub fn can_capture(_: &Path) -> bool {
+        false
+    }
+
+    pub struct Connection;
+
+    impl Connection {
+        pub fn open(path: &Path, _: (u32, u32), _: u32) -> Result<Self> {
+            bail!("{}: v4l2 cameras are only supported on Linux", path.display())
+        }
+        pub fn describe(&self) -> String {
+            String::new()
+        }
+        pub fn capture(&mut self) -> Result<RgbImage> {
+            bail!("no camera support on this platform")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_camera_gives_cards_and_backs_off() {
+        let mut cam = CameraSource::new(Path::new("/dev/video_missing_for_test"), (64, 48), 30);
+        let f = cam.next_frame().unwrap();
+        assert!(f.card);
+        assert_eq!(f.image.dimensions(), (64, 48));
+        assert_eq!(cam.attempts, 1);
+        assert!(cam.last_error.contains("video_missing_for_test"), "{}", cam.last_error);
+        assert!(cam.describe().contains("not connected"));
+    }
+}

@@ -1,0 +1,172 @@
+//! 2-D convolution whose backward pass is built from forward convolutions.
+//!
+//! candle 0.11 differentiates `conv2d` with `conv_transpose2d`, a direct (naive) kernel
+//! on both CPU and CUDA that dominates a training step, and it also computes the kernel
+//! gradient of frozen weights (the VGG loss network). Here the forward runs on detached
+//! inputs, and a zero-valued custom op carries the gradient: the input gradient is a
+//! forward convolution of the (dilated, for stride 2) output gradient with the flipped,
+//! transposed kernel, which candle runs as im2col + GEMM; the kernel gradient is skipped
+//! when the weights are frozen.
+
+use candle_core::{backend::BackendStorage, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
+use candle_nn::VarBuilder;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvParams {
+    pub stride: usize,
+    /// Zero padding on every side (the transformer pads by reflection beforehand: 0).
+    pub padding: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    params: ConvParams,
+    /// No kernel gradient (weights that are never trained).
+    frozen: bool,
+}
+
+impl Conv2d {
+    pub fn new(weight: Tensor, bias: Option<Tensor>, params: ConvParams, frozen: bool) -> Self {
+        Self { weight, bias, params, frozen }
+    }
+
+    /// Weight `(cout, cin, k, k)` and bias `(cout)` named `weight` and `bias` under `vb`,
+    /// initialised as PyTorch's `Conv2d` does when created fresh.
+    pub fn load(cin: usize, cout: usize, k: usize, params: ConvParams, vb: VarBuilder) -> Result<Self> {
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        let init = candle_nn::Init::Uniform { lo: -bound, up: bound };
+        let weight = vb.get_with_hints((cout, cin, k, k), "weight", init)?;
+        let bias = vb.get_with_hints(cout, "bias", init)?;
+        Ok(Self::new(weight, Some(bias), params, false))
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let ConvParams { stride, padding } = self.params;
+        let mut y = x.detach().conv2d(&self.weight.detach(), padding, stride, 1, 1)?;
+        // Only build the gradient path when something upstream is being differentiated.
+        let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());
+        if needs_grad {
+            let op = ConvGrad { params: self.params, frozen: self.frozen };
+            y = (y + x.apply_op2(&self.weight, op)?)?;
+        }
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Zero in the forward pass; the convolution's gradients in the backward pass.
+struct ConvGrad {
+    params: ConvParams,
+    frozen: bool,
+}
+
+impl ConvGrad {
+    fn out_shape(&self, l1: &Layout, l2: &Layout) -> Result<Shape> {
+        let (n, _, h, w) = l1.shape().dims4()?;
+        let (o, _, kh, kw) = l2.shape().dims4()?;
+        let ConvParams { stride, padding } = self.params;
+        let ho = (h + 2 * padding - kh) / stride + 1;
+        let wo = (w + 2 * padding - kw) / stride + 1;
+        Ok(Shape::from((n, o, ho, wo)))
+    }
+}
+
+/// Inserts `s - 1` zeros between neighbouring elements along `dim` (a transposed stride).
+fn dilate(x: &Tensor, dim: usize, s: usize) -> Result<Tensor> {
+    if s == 1 {
+        return Ok(x.clone());
+    }
+    let n = x.dim(dim)?;
+    let x1 = x.unsqueeze(dim + 1)?;
+    let mut parts = vec![x1.clone()];
+    let zeros = x1.zeros_like()?;
+    for _ in 1..s {
+        parts.push(zeros.clone());
+    }
+    let mut shape = x.dims().to_vec();
+    shape[dim] = n * s;
+    Tensor::cat(&parts, dim + 1)?.reshape(shape)?.narrow(dim, 0, (n - 1) * s + 1)
+}
+
+fn flip(x: &Tensor, dim: usize) -> Result<Tensor> {
+    let n = x.dim(dim)?;
+    let idx: Vec<u32> = (0..n as u32).rev().collect();
+    x.contiguous()?.index_select(&Tensor::new(idx.as_slice(), x.device())?, dim)
+}
+
+impl CustomOp2 for ConvGrad {
+    fn name(&self) -> &'static str {
+        "conv2d-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, _: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let shape = self.out_shape(l1, l2)?;
+        let n = shape.elem_count();
+        let st = match s1.dtype() {
+            DType::F32 => CpuStorage::F32(vec![0.0; n]),
+            DType::F64 => CpuStorage::F64(vec![0.0; n]),
+            DType::F16 => CpuStorage::F16(vec![half::f16::ZERO; n]),
+            DType::BF16 => CpuStorage::BF16(vec![half::bf16::ZERO; n]),
+            d => candle_core::bail!("conv2d-grad: unsupported dtype {d:?}"),
+        };
+        Ok((st, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        _: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendDevice;
+        let shape = self.out_shape(l1, l2)?;
+        let st = s1.device.zeros_impl(&shape, s1.dtype())?;
+        Ok((st, shape))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let ConvParams { stride, padding } = self.params;
+        let (_, _, h, wd) = x.dims4()?;
+        let (_, _, k, _) = w.dims4()?;
+        let g = g.contiguous()?;
+        let grad_x = if x.track_op() {
+            // Full correlation of the (dilated) gradient with the flipped, transposed kernel.
+            let wt = flip(&flip(&w.detach().transpose(0, 1)?, 2)?, 3)?.contiguous()?;
+            let gd = dilate(&dilate(&g, 2, stride)?, 3, stride)?;
+            let gx = gd.conv2d(&wt, k - 1 - padding, 1, 1, 1)?;
+            // Rows/columns that no output window reached (stride 2, odd remainder) get zero.
+            let (_, _, gh, gw) = gx.dims4()?;
+            let gx = if gh < h { gx.pad_with_zeros(2, 0, h - gh)? } else { gx };
+            let gx = if gw < wd { gx.pad_with_zeros(3, 0, wd - gw)? } else { gx };
+            Some(gx)
+        } else {
+            None
+        };
+        let grad_w = if !self.frozen && w.track_op() {
+            // As candle computes it: correlate the input with the output gradient.
+            let gw = x
+                .detach()
+                .transpose(0, 1)?
+                .conv2d(&g.transpose(0, 1)?, padding, 1, stride, 1)?
+                .transpose(0, 1)?;
+            let (_, _, a, b) = gw.dims4()?;
+            let gw = if a != k || b != k { gw.narrow(2, 0, k)?.narrow(3, 0, k)? } else { gw };
+            Some(gw)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w))
+    }
+}
