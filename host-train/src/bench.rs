@@ -93,3 +93,64 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs the same training step (random weights and data, fixed seed) on the CPU and on
+/// `device`, and reports the largest relative difference of the losses, of every
+/// parameter's gradient and of the network's output. The CPU path is the one the
+/// conformance tests hold to PyTorch, so this carries that check to CUDA.
+pub fn check_device(device: &str, vgg: Option<&std::path::Path>) -> Result<f64> {
+    let dev = stylecast::parse_device(device)?;
+    let path = resolve_weights(vgg)?;
+    let cfg = LossConfig::default();
+    let x = Tensor::rand(0f32, 255f32, (2, 3, 64, 96), &Device::Cpu)?;
+    let style = Tensor::rand(0f32, 255f32, (1, 3, 80, 112), &Device::Cpu)?;
+    let run = |d: &Device| -> Result<(Vec<f64>, Vec<(String, Tensor)>, Tensor)> {
+        let vgg = Vgg16::load(&path, d)?;
+        let target = StyleTarget::new(&vgg, &style.to_device(d)?, &cfg)?;
+        let model = Trainable::new(&NetConfig::default(), d, 7)?;
+        let xd = x.to_device(d)?;
+        let y = model.net.forward_raw(&xd)?;
+        let l = perceptual_losses(&vgg, &cfg, &target, &xd, &y)?;
+        let losses = [&l.content, &l.style, &l.tv, &l.total]
+            .iter()
+            .map(|t| Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?))
+            .collect::<Result<Vec<f64>>>()?;
+        let g = l.total.backward()?;
+        let grads = model
+            .named_vars()
+            .into_iter()
+            .filter_map(|(n, v)| g.get(v.as_tensor()).map(|t| (n, t.to_device(&Device::Cpu))))
+            .map(|(n, t)| Ok((n, t?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((losses, grads, y.to_device(&Device::Cpu)?))
+    };
+    let (lc, gc, yc) = run(&Device::Cpu)?;
+    let (ld, gd, yd) = run(&dev)?;
+    let rel = |a: &Tensor, b: &Tensor| -> Result<f64> {
+        let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+        let m = b.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+        Ok(if m == 0.0 { d } else { d / m })
+    };
+    let mut worst = 0f64;
+    for (name, (a, b)) in ["content", "style", "tv", "total"].iter().zip(lc.iter().zip(&ld)) {
+        let e = (a - b).abs() / b.abs().max(1e-30);
+        println!("loss {name}: cpu {a:.6e} {device} {b:.6e} rel diff {e:.2e}");
+        worst = worst.max(e);
+    }
+    let gmax = gc.iter().map(|(_, t)| t.abs().and_then(|t| t.max_all()).and_then(|t| t.to_scalar::<f32>()).unwrap_or(0.0)).fold(0f32, f32::max) as f64;
+    let mut gworst = (0f64, String::new());
+    for ((n, a), (_, b)) in gc.iter().zip(&gd) {
+        // Gradients that are exactly zero in exact arithmetic (biases before instance
+        // norm) are noise: compare them against the largest gradient of the network.
+        let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+        let m = a.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+        let e = if m < 1e-6 * gmax { d / gmax } else { d / m };
+        if e > gworst.0 {
+            gworst = (e, n.clone());
+        }
+    }
+    println!("gradients: {} parameters, worst rel diff {:.2e} ({})", gc.len(), gworst.0, gworst.1);
+    let ey = rel(&yd, &yc)?;
+    println!("network output: rel diff {ey:.2e}");
+    Ok(worst.max(gworst.0).max(ey))
+}

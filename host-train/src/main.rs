@@ -64,6 +64,14 @@ enum Command {
         #[arg(long)]
         breakdown: bool,
     },
+    /// Check a device (e.g. cuda) against the CPU on one training step: losses, every
+    /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
+    CheckDevice {
+        #[arg(long, default_value = "cuda")]
+        device: String,
+        #[arg(long)]
+        vgg: Option<PathBuf>,
+    },
     /// Re-save a model, e.g. as an f16 copy for devices.
     Export {
         /// The model to read.
@@ -246,6 +254,13 @@ fn main() -> Result<()> {
                 vgg,
                 breakdown,
             })?;
+        }
+        Command::CheckDevice { device, vgg } => {
+            let worst = host_train::bench::check_device(&device, vgg.as_deref())?;
+            if worst > 1e-3 {
+                anyhow::bail!("{device} differs from the CPU by {worst:.2e} (more than 1e-3)");
+            }
+            println!("{device} agrees with the CPU (worst relative difference {worst:.2e})");
         }
         Command::Export { input, output, f16, f32: _ } => {
             let m = ModelFile::load(&input, &Device::Cpu)?;
