@@ -216,7 +216,7 @@ mod device {
             // MJPEG frames vary in size: only `bytesused` bytes are the frame.
             let used = (meta.bytesused as usize).min(buf.len());
             let data = if used == 0 { buf } else { &buf[..used] };
-            self.layout.to_rgb(data)
+            self.layout.decode(data)
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use image::{imageops::FilterType, RgbImage};
 use stylecast::image_io::save_png;
 
-use super::pipeline::Stylized;
+use super::pipeline::{Stylized, Throttle};
 
 /// Source sample positions and weights for one axis of a bilinear resize.
 struct Axis {
@@ -78,8 +78,14 @@ pub struct Canvas {
     pub width: usize,
     pub height: usize,
     pub buf: Vec<u32>,
-    /// Scaling tables for the last (source size, target rectangle), reused while unchanged.
-    tables: Option<((u32, u32, usize, usize), Axis, Axis)>,
+    tables: Option<ScaleTables>,
+}
+
+/// Scaling tables for one (source size, target size), reused while those stay the same.
+struct ScaleTables {
+    key: (u32, u32, usize, usize),
+    xs: Axis,
+    ys: Axis,
 }
 
 impl Canvas {
@@ -105,14 +111,14 @@ impl Canvas {
     pub fn draw_fit(&mut self, img: &RgbImage, aspect: f64) {
         let (x0, y0, w, h) = self.fit(aspect);
         let key = (img.width(), img.height(), w, h);
-        if self.tables.as_ref().map(|t| t.0) != Some(key) {
-            self.tables = Some((key, Axis::new(img.width() as usize, w), Axis::new(img.height() as usize, h)));
+        if self.tables.as_ref().map(|t| t.key) != Some(key) {
+            self.tables = Some(ScaleTables { key, xs: Axis::new(img.width() as usize, w), ys: Axis::new(img.height() as usize, h) });
         }
         if (w, h) != (self.width, self.height) {
             // Clear the bars: overlay text drawn there last time would stay otherwise.
             self.buf.fill(0);
         }
-        let Some((_, xs, ys)) = &self.tables else { return };
+        let Some(ScaleTables { xs, ys, .. }) = &self.tables else { return };
         let (buf, cw) = (&mut self.buf, self.width);
         for_each_scaled(img, xs, ys, |x, y, [r, g, b]| buf[(y0 + y) * cw + x0 + x] = r << 16 | g << 8 | b);
     }
@@ -216,30 +222,33 @@ pub struct FrameWriter {
     dir: PathBuf,
     every: u64,
     seen: u64,
+    /// Frames to skip before the next write.
+    skip: u64,
     pub written: u64,
-    last_warning: Option<Instant>,
+    warn: Throttle,
 }
 
 impl FrameWriter {
     pub fn new(dir: &Path, every: u64) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create output folder", dir.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), every: every.max(1), seen: 0, written: 0, last_warning: None })
+        Ok(Self { dir: dir.to_path_buf(), every: every.max(1), seen: 0, skip: 0, written: 0, warn: Throttle::new(Duration::from_secs(10)) })
     }
 
     /// A write failure (disk full, folder removed) is reported, not fatal: a kiosk keeps
     /// showing frames.
     pub fn offer(&mut self, pic: &RgbImage) {
         self.seen += 1;
-        if (self.seen - 1) % self.every != 0 {
+        if self.skip > 0 {
+            self.skip -= 1;
             return;
         }
+        self.skip = self.every - 1;
         let path = self.dir.join(format!("frame_{:06}.png", self.seen));
         match save_png(pic, &path) {
             Ok(()) => self.written += 1,
             Err(e) => {
-                if self.last_warning.map_or(true, |t| t.elapsed() > Duration::from_secs(10)) {
+                if self.warn.ready() {
                     eprintln!("warning: {}: {e}", path.display());
-                    self.last_warning = Some(Instant::now());
                 }
             }
         }

@@ -74,6 +74,29 @@ impl<T> Mailbox<T> {
     }
 }
 
+/// Lets a repeated warning through at most once per period, so a persistent fault
+/// (30 times a second) does not flood the log.
+pub struct Throttle {
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl Throttle {
+    pub fn new(every: Duration) -> Self {
+        Self { every, last: None }
+    }
+    pub fn ready(&mut self) -> bool {
+        let now = Instant::now();
+        match self.last {
+            Some(t) if now.duration_since(t) < self.every => false,
+            _ => {
+                self.last = Some(now);
+                true
+            }
+        }
+    }
+}
+
 /// What the viewer controls and the inference thread reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Controls {
@@ -155,7 +178,7 @@ pub struct Stylized {
 /// The capture thread: pulls frames from the source and posts them. Source errors are
 /// logged (at most every few seconds) and retried; only `stop` ends the loop.
 pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
-    let mut last_warning: Option<Instant> = None;
+    let mut warn = Throttle::new(Duration::from_secs(5));
     while !shared.stopping() {
         match source.next_frame() {
             Ok(f) => {
@@ -163,9 +186,8 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
                 shared.captured.post(f);
             }
             Err(e) => {
-                if last_warning.map_or(true, |t| t.elapsed() > Duration::from_secs(5)) {
+                if warn.ready() {
                     eprintln!("warning: {}: {e:#}", source.describe());
-                    last_warning = Some(Instant::now());
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -178,7 +200,7 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
 pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Shared>) {
     let mut held: Option<Frame> = None;
     let mut done_version = u64::MAX;
-    let mut last_warning: Option<Instant> = None;
+    let mut warn = Throttle::new(Duration::from_secs(10));
     while !shared.stopping() {
         let controls = shared.controls();
         let frame = match (&held, controls.frozen) {
@@ -227,11 +249,10 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
                 shared.stylized.post(Stylized { input, output, source_size, captured: frame.captured, style, card: false });
             }
             Err(e) => {
-                // A kiosk keeps running; say why frames are missing, but not 30 times a second.
+                // A kiosk keeps running; say why frames are missing.
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                if last_warning.map_or(true, |t| t.elapsed() > Duration::from_secs(10)) {
+                if warn.ready() {
                     eprintln!("warning: stylizing with {} failed: {e}", styles[style].meta().style);
-                    last_warning = Some(Instant::now());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -242,6 +263,15 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_lets_one_through_per_period() {
+        let mut t = Throttle::new(Duration::from_secs(60));
+        assert!(t.ready());
+        assert!(!t.ready());
+        let mut t = Throttle::new(Duration::ZERO);
+        assert!(t.ready() && t.ready());
+    }
 
     #[test]
     fn newest_item_wins_and_drops_are_counted() {

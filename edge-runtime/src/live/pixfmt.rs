@@ -46,7 +46,7 @@ pub struct FrameLayout {
 
 impl FrameLayout {
     /// Converts one buffer to RGB; the buffer comes from a device, so it is checked.
-    pub fn to_rgb(&self, data: &[u8]) -> Result<RgbImage> {
+    pub fn decode(self, data: &[u8]) -> Result<RgbImage> {
         match self.format {
             PixelFormat::Yuyv => yuyv_to_rgb(data, self.width, self.height, self.stride),
             PixelFormat::Rgb24 => rgb24_to_rgb(data, self.width, self.height, self.stride),

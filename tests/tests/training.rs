@@ -1,0 +1,180 @@
+//! Training end to end on the CPU: it learns, it resumes exactly, it stops cleanly.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use candle_core::Device;
+use host_train::loss::LossConfig;
+use host_train::train::{train, LossRecord, Outcome, TrainOptions};
+use stylecast::{ModelFile, NetConfig};
+use stylecast_e2e::shared_dir;
+
+/// A folder with the first `n` training photos (symlinked: nothing is copied).
+fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
+    let src = shared_dir().join("data/content/train");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let ds = dir.join("photos");
+    std::fs::create_dir_all(&ds).unwrap();
+    for f in files.iter().take(n) {
+        std::os::unix::fs::symlink(f, ds.join(f.file_name().unwrap())).unwrap();
+    }
+    ds
+}
+
+fn options(dir: &Path, dataset: &Path, out: &str, image_size: u32, batch: usize, max_steps: u64) -> TrainOptions {
+    TrainOptions {
+        style: shared_dir().join("data/styles/starry_night.jpg"),
+        style_name: "starry_night".into(),
+        dataset: dataset.to_path_buf(),
+        out: dir.join(out),
+        epochs: 1000,
+        max_steps: Some(max_steps),
+        batch_size: batch,
+        lr: 1e-3,
+        image_size,
+        style_size: Some(128),
+        loss: LossConfig::default(),
+        net: NetConfig::default(),
+        seed: 3,
+        checkpoint_every: 1000,
+        preview_every: 0,
+        preview_image: None,
+        vgg: Some(shared_dir().join("weights/vgg16-features.safetensors")),
+        device: "cpu".into(),
+        progress: false,
+        time_limit: None,
+    }
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn log(opts: &TrainOptions) -> Vec<LossRecord> {
+    std::fs::read_to_string(opts.run_dir().join("losses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn training_learns_the_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 16);
+    let mut o = options(dir.path(), &ds, "learn.safetensors", 64, 2, 100);
+    o.preview_every = 50;
+    match train(&o, None, no_stop()).unwrap() {
+        Outcome::Finished { steps, .. } => assert_eq!(steps, 100),
+        other => panic!("{other:?}"),
+    }
+    let h = log(&o);
+    assert_eq!(h.len(), 100);
+    let mean = |r: &[LossRecord], f: fn(&LossRecord) -> f64| r.iter().map(f).sum::<f64>() / r.len() as f64;
+    let (first, last) = (&h[..10], &h[90..]);
+    let (s0, s1) = (mean(first, |r| r.style), mean(last, |r| r.style));
+    assert!(s1 < 0.5 * s0, "style loss fell only from {s0:.3e} to {s1:.3e}");
+    // Content may rise as the style takes over, but stays bounded.
+    let (c0, c1) = (mean(first, |r| r.content), mean(last, |r| r.content));
+    assert!(c1.is_finite() && c1 < 20.0 * c0.max(1.0), "content loss {c0:.3e} -> {c1:.3e}");
+    // Everything a finished run promises exists.
+    let m = ModelFile::load(&o.out, &Device::Cpu).unwrap();
+    assert_eq!(m.meta.style, "starry_night");
+    let t = m.meta.training.as_ref().unwrap();
+    assert_eq!(t["steps"], 100);
+    assert!(t["style_sha256"].as_str().unwrap().len() == 64);
+    assert_eq!(ModelFile::load(&o.f16_path(), &Device::Cpu).unwrap().dtype(), candle_core::DType::F16);
+    for f in ["loss_curve.png", "preview-000050.png", "preview-final.png", "checkpoint.safetensors"] {
+        assert!(o.run_dir().join(f).exists(), "{f} missing");
+    }
+}
+
+fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let m = ModelFile::load(path, &Device::Cpu).unwrap();
+    let mut v: Vec<(String, Vec<f32>)> =
+        m.tensors.iter().map(|(k, t)| (k.clone(), t.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn resume_gives_identical_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 5);
+    let k = 3;
+    // Straight through: 2k steps (5 photos, batch 2: the epoch boundary is crossed).
+    let a = options(dir.path(), &ds, "straight.safetensors", 32, 2, 2 * k);
+    train(&a, None, no_stop()).unwrap();
+
+    // Interrupted (Ctrl-C before the first step ends), then resumed twice.
+    let mut b = options(dir.path(), &ds, "resumed.safetensors", 32, 2, k);
+    match train(&b, None, Arc::new(AtomicBool::new(true))).unwrap() {
+        Outcome::Interrupted { step, checkpoint } => {
+            assert_eq!(step, 1);
+            assert!(checkpoint.exists());
+        }
+        other => panic!("expected an interruption, got {other:?}"),
+    }
+    assert!(!b.out.exists(), "an interrupted run must not write the final model");
+    train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
+    b.max_steps = Some(2 * k);
+    train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
+
+    let (wa, wb) = (weights(&a.out), weights(&b.out));
+    for ((na, va), (nb, vb)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        assert!(va == vb, "{na} differs after resume");
+    }
+    let (la, lb) = (log(&a), log(&b));
+    assert_eq!(la.len(), lb.len());
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!((x.step, x.total), (y.step, y.total), "loss history differs");
+    }
+
+    // A resume with different options is refused, naming what differs.
+    let mut c = b.clone();
+    c.lr = 5e-4;
+    let e = train(&c, Some(&b.checkpoint_path()), no_stop()).unwrap_err().to_string();
+    assert!(e.contains("lr") && e.contains("checkpoint.safetensors"), "{e}");
+}
+
+#[test]
+fn non_finite_loss_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 2);
+    let mut o = options(dir.path(), &ds, "nan.safetensors", 32, 1, 3);
+    o.loss.style_weight = f64::INFINITY;
+    let e = train(&o, None, no_stop()).unwrap_err().to_string();
+    assert!(e.contains("loss became inf at step 1") && e.contains("diverged"), "{e}");
+    assert!(!o.out.exists());
+}
+
+#[test]
+fn missing_vgg_weights_say_where_to_put_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 2);
+    let mut o = options(dir.path(), &ds, "x.safetensors", 32, 1, 1);
+    o.vgg = Some(dir.path().join("nowhere/vgg16.safetensors"));
+    let e = format!("{:#}", train(&o, None, no_stop()).unwrap_err());
+    assert!(e.contains("nowhere/vgg16.safetensors") && e.contains("no such file"), "{e}");
+}
+
+#[test]
+fn dataset_without_images_is_fatal_but_bad_files_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("readme.txt"), "no photos").unwrap();
+    let o = options(dir.path(), &empty, "x.safetensors", 32, 1, 1);
+    let e = train(&o, None, no_stop()).unwrap_err().to_string();
+    assert!(e.contains("no images"), "{e}");
+
+    let ds = tiny_dataset(dir.path(), 3);
+    std::fs::write(ds.join("broken.jpg"), b"not a jpeg").unwrap();
+    let o = options(dir.path(), &ds, "y.safetensors", 32, 2, 4);
+    train(&o, None, no_stop()).unwrap();
+    let m = ModelFile::load(&o.out, &Device::Cpu).unwrap();
+    assert_eq!(m.meta.training.as_ref().unwrap()["skipped_images"], 1);
+}
