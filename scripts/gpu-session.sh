@@ -2,10 +2,11 @@
 # One prepared run on the GPU machine (H100/H200, no Rust there). Expects carry/ with:
 #   host-train.xz, edge-runtime.xz  (scripts/build-cuda.sh, stripped, xz -9e)
 #   vgg16-features.safetensors, train/ (photos), styles/, test/ (demo photos)
-# Writes under $OUT: check.txt, bench.txt, models.tar (f16 models), results.tar.
+# Writes under $OUT: check.txt, bench.txt, models.tar (f16 models), results.tar (logs,
+# loss curves, previews), sheet.tar (demo photos stylized on the GPU in f16).
 # Usage there: bash scripts/gpu-session.sh [training seconds]
 set -uo pipefail
-TRAIN_SECONDS=${1:-300}
+TRAIN_SECONDS=${1:-330}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/sc/bin /tmp/sc/models
 source "$(dirname "$0")/gpu-env.sh"
@@ -18,7 +19,7 @@ LOG=$OUT/bench.txt
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; date; } > "$LOG"
 
 # 1. The CUDA path against the CPU (which the conformance tests hold to PyTorch).
-host-train check-device --device cuda > "$OUT/check.txt" 2>&1; echo "rc=$?" >> "$OUT/check.txt"
+timeout 90 host-train check-device --device cuda > "$OUT/check.txt" 2>&1; echo "rc=$?" >> "$OUT/check.txt"
 
 # 2. Train the styles side by side (one process each; candle leaves the GPU idle between
 #    small kernels, so several runs share it well), for a fixed time budget.
@@ -36,17 +37,18 @@ tail -n 3 /tmp/sc/models/*.log >> "$LOG"
 M=$(ls /tmp/sc/models/*.f16.safetensors | head -1)
 F32=${M%.f16.safetensors}.safetensors
 {
-  echo "## edge-runtime bench (f32 weights, f32 compute)"; edge-runtime bench --model "$F32" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f32
-  echo "## edge-runtime bench (f16 weights, f16 compute)"; edge-runtime bench --model "$M" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f16 --f16-weights
-  echo "## host-train bench"; host-train bench --device cuda --batch-size 4 --image-size 256 --steps 20 --warmup 3 --breakdown
-  echo "## PyTorch"; /opt/torch/.venv/bin/python scripts/torch_reference.py --vgg "$STYLECAST_VGG16" --device cuda
+  echo "## edge-runtime bench (f32 weights, f32 compute)"; timeout 60 edge-runtime bench --model "$F32" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f32
+  echo "## edge-runtime bench (f16 weights, f16 compute)"; timeout 60 edge-runtime bench --model "$M" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f16 --f16-weights
+  echo "## host-train bench"; timeout 60 host-train bench --device cuda --batch-size 4 --image-size 256 --steps 20 --warmup 3 --breakdown
+  echo "## PyTorch"; timeout 120 /opt/torch/.venv/bin/python scripts/torch_reference.py --vgg "$STYLECAST_VGG16" --device cuda
 } >> "$LOG" 2>&1
 
 # 4. Stylize the demo photos with every style, f16 on the GPU, for the preview sheet.
 mkdir -p /tmp/sc/sheet
 for m in /tmp/sc/models/*.f16.safetensors; do
-  edge-runtime --model "$m" --input carry/test --output /tmp/sc/sheet --device cuda --precision f16 --quiet >> "$LOG" 2>&1
+  timeout 30 edge-runtime --model "$m" --input carry/test --output /tmp/sc/sheet --device cuda --precision f16 --quiet >> "$LOG" 2>&1
 done
 (cd /tmp/sc/models && tar cf "$OUT/models.tar" *.f16.safetensors)
-(cd /tmp/sc && tar cf "$OUT/results.tar" models/*.log models/*.run/losses.jsonl models/*.run/loss_curve.png models/*.run/preview-final.png sheet)
+(cd /tmp/sc && tar cf "$OUT/results.tar" models/*.log models/*.run/losses.jsonl models/*.run/loss_curve.png models/*.run/preview-*.png)
+(cd /tmp/sc && tar cf "$OUT/sheet.tar" sheet)
 ls -la "$OUT"
