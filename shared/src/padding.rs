@@ -40,7 +40,8 @@ fn reflect_axis(x: &Tensor, dim: usize, before: usize, after: usize) -> Result<T
         .map(|i| reflect_index(i, n) as u32)
         .collect();
     let idx = Tensor::new(idx.as_slice(), x.device())?;
-    x.index_select(&idx, dim)
+    // candle's cat along an inner dim can return a strided view; index_select needs contiguity.
+    x.contiguous()?.index_select(&idx, dim)
 }
 
 /// Pads the last two dims of an NCHW tensor by reflection: (top, bottom, left, right).

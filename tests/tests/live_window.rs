@@ -108,16 +108,20 @@ fn fullscreen_window_covers_the_screen_with_the_scaled_frame() {
             .arg("--model")
             .arg(&model)
             .args(PATTERN)
-            .args(["--infer-size", "160x120", "--fps", "10", "--fullscreen", "--quiet"])
+            .args(["--infer-size", "160x120", "--fps", "10", "--fullscreen"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("log.txt")).unwrap())
             .spawn()
             .unwrap(),
     );
     // 640x480 is the 160x120 frame scaled by 4: averaging 4x4 blocks undoes it closely.
     let shot = wait_for(&x, |x| x.capture_root(), |i| mean_abs_diff(&shrink(i, 4), &expected), 4.0, Duration::from_secs(120));
     let d = mean_abs_diff(&shrink(&shot, 4), &expected);
-    assert!(d < 4.0, "the screen does not show the scaled stylized frame (diff {d:.2})");
+    if std::env::var_os("STYLECAST_KEEP").is_some() {
+        shot.save("/tmp/live_fullscreen_capture.png").unwrap();
+    }
+    let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
+    assert!(d < 4.0, "the screen {} does not show the scaled stylized frame (diff {d:.2}); log:\n{log}", x.display);
 }
 
 #[test]

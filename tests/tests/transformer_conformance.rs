@@ -66,7 +66,7 @@ fn f16_weights_stay_above_40_db() {
 fn odd_sizes_keep_their_size() {
     let m = ModelFile::load(&conformance("transformer_net/model.safetensors"), &Device::Cpu).unwrap();
     let s = Stylizer::from_model(&m, &Device::Cpu, Precision::F32).unwrap();
-    for (h, w) in [(1, 1), (3, 5), (17, 31), (30, 29), (64, 97)] {
+    for (h, w) in [(1, 1), (3, 5), (17, 31), (30, 29), (64, 97), (63, 64), (255, 384)] {
         let x = (Tensor::rand(0f32, 255f32, (1, 3, h, w), &Device::Cpu).unwrap()).contiguous().unwrap();
         let y = s.forward(&x).unwrap();
         assert_eq!(y.dims4().unwrap(), (1, 3, h, w));

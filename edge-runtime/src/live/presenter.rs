@@ -62,6 +62,7 @@ impl RateMeter {
 struct LogMark {
     at: Instant,
     shown: u64,
+    captured: u64,
     inferred: u64,
     infer_us: u64,
     dropped: u64,
@@ -133,7 +134,7 @@ impl Presenter {
             latency_ms_total: 0.0,
             last_latency_ms: 0.0,
             rate: RateMeter { times: VecDeque::new() },
-            mark: LogMark { at: now, shown: 0, inferred: 0, infer_us: 0, dropped: 0, latency_ms: 0.0 },
+            mark: LogMark { at: now, shown: 0, captured: 0, inferred: 0, infer_us: 0, dropped: 0, latency_ms: 0.0 },
             toast: None,
         })
     }
@@ -195,6 +196,7 @@ impl Presenter {
         LogMark {
             at: now,
             shown: self.shown,
+            captured: s.captured.load(Ordering::Relaxed),
             inferred: s.inferred.load(Ordering::Relaxed),
             infer_us: s.infer_us.load(Ordering::Relaxed),
             dropped: self.shared.dropped(),
@@ -211,8 +213,9 @@ impl Presenter {
         let infer_ms = if inferred > 0 { (b.infer_us - a.infer_us) as f64 / inferred as f64 / 1e3 } else { 0.0 };
         let latency = if frames > 0 { (b.latency_ms - a.latency_ms) / frames as f64 } else { 0.0 };
         format!(
-            "live: {:.1} fps, inference {:.0} ms, latency {:.0} ms, dropped {} (total {}), style {}",
+            "live: {:.1} fps, source {:.1} fps, inference {:.0} ms, latency {:.0} ms, dropped {} (total {}), style {}",
             frames as f64 / secs,
+            (b.captured - a.captured) as f64 / secs,
             infer_ms,
             latency,
             b.dropped - a.dropped,
@@ -232,14 +235,16 @@ impl Presenter {
             _ => 0.0,
         };
         let latency = if self.shown > 0 { self.latency_ms_total / self.shown as f64 } else { 0.0 };
+        let errors = s.errors.load(Ordering::Relaxed);
         format!(
-            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}",
+            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}",
             self.shown,
             self.started.elapsed().as_secs_f64(),
             fps,
             infer_ms,
             latency,
-            self.shared.dropped()
+            self.shared.dropped(),
+            if errors > 0 { format!(", inference errors {errors}") } else { String::new() }
         )
     }
 

@@ -194,7 +194,7 @@ impl StillSource {
         } else {
             bail!("{}: no such image file or folder", path.display());
         };
-        let current = load_rgb(&paths[0]).with_context(|| format!("{}: cannot load image", paths[0].display()))?;
+        let current = fit_still(load_rgb(&paths[0]).with_context(|| format!("{}: cannot load image", paths[0].display()))?);
         let name = if paths.len() > 1 { format!("slideshow of {} images in {}", paths.len(), path.display()) } else { format!("image {}", path.display()) };
         Ok(Self { name, paths, index: 0, current, shown_at: Instant::now(), pacer: Pacer::new(fps) })
     }
@@ -205,7 +205,7 @@ impl StillSource {
             self.index = (self.index + 1) % self.paths.len();
             match load_rgb(&self.paths[self.index]) {
                 Ok(img) => {
-                    self.current = img;
+                    self.current = fit_still(img);
                     break;
                 }
                 Err(e) => eprintln!("warning: {}: skipped: {e}", self.paths[self.index].display()),
@@ -229,6 +229,20 @@ impl FrameSource for StillSource {
         }
         Ok(Frame::new(self.current.clone()))
     }
+}
+
+/// Largest side a still keeps: it is copied every frame, and nothing downstream (network,
+/// window) uses more, while a 24-megapixel photo would cost 70 MB per copy.
+const STILL_MAX_SIDE: u32 = 1920;
+
+fn fit_still(img: RgbImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= STILL_MAX_SIDE {
+        return img;
+    }
+    let k = STILL_MAX_SIDE as f64 / w.max(h) as f64;
+    let (nw, nh) = (((w as f64 * k).round() as u32).max(1), ((h as f64 * k).round() as u32).max(1));
+    image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
 /// The bundled demo photo: ./assets/demo.jpg, then the checkout's assets/demo.jpg.
@@ -270,6 +284,12 @@ mod tests {
         }
         let ms = t.elapsed().as_millis();
         assert!((90..400).contains(&ms), "{ms} ms for 10 periods of 10 ms");
+    }
+
+    #[test]
+    fn big_stills_are_shrunk_once() {
+        assert_eq!(fit_still(RgbImage::new(4000, 3000)).dimensions(), (1920, 1440));
+        assert_eq!(fit_still(RgbImage::new(640, 480)).dimensions(), (640, 480));
     }
 
     #[test]

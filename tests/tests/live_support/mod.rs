@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
@@ -16,6 +15,8 @@ use stylecast_e2e::conformance;
 pub struct Xvfb {
     pub display: String,
     child: Child,
+    // Kept open: Xvfb would get SIGPIPE if it wrote to a closed stdout.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Xvfb {
@@ -26,35 +27,25 @@ impl Xvfb {
             eprintln!("\n!!!! SKIPPED: the Xvfb binary is missing (apt-get install xvfb x11-apps); window test not run !!!!\n");
             return None;
         }
-        // Spread parallel tests (and other processes) over different numbers; skip taken ones.
-        let base = 100 + (std::process::id() % 400) as u32;
-        for n in (0..60).map(|k| base + k * 7) {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                continue;
+        // -displayfd: Xvfb picks a free display number itself and writes it to the given
+        // fd (our stdout pipe) once it accepts connections. No race between parallel tests.
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("Xvfb stdout"));
+        let read = std::io::BufRead::read_line(&mut stdout, &mut line);
+        match (read, line.trim().parse::<u32>()) {
+            (Ok(_), Ok(n)) => Some(Self { display: format!(":{n}"), child, _stdout: stdout }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("Xvfb did not report a display number (got {line:?})");
             }
-            let mut child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args(["-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start Xvfb");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // lost a race for this number: try the next
-                }
-                if socket.exists() {
-                    std::thread::sleep(Duration::from_millis(200));
-                    return Some(Self { display: format!(":{n}"), child });
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
         }
-        panic!("could not start Xvfb on any display number");
     }
 
     /// The named window's pixels, or None while there is no such window.
@@ -83,6 +74,14 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM first: Xvfb then removes its lock file and socket (SIGKILL leaves them).
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        for _ in 0..40 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
