@@ -19,7 +19,8 @@ LOG=$OUT/bench.txt
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; date; } > "$LOG"
 
 # 1. The CUDA path against the CPU (which the conformance tests hold to PyTorch).
-timeout 90 host-train check-device --device cuda > "$OUT/check.txt" 2>&1; echo "rc=$?" >> "$OUT/check.txt"
+# TRAIN_ONLY=1 skips this and the benchmarks (a second run with little device time left).
+[ "${TRAIN_ONLY:-0}" = 1 ] || timeout 90 host-train check-device --device cuda > "$OUT/check.txt" 2>&1; echo "rc=$?" >> "$OUT/check.txt"
 
 # 2. Train the styles side by side (one process each; candle leaves the GPU idle between
 #    small kernels, so several runs share it well), for a fixed time budget.
@@ -36,7 +37,7 @@ tail -n 3 /tmp/sc/models/*.log >> "$LOG"
 # 3. Benchmarks, ours then PyTorch, on the idle GPU.
 M=$(ls /tmp/sc/models/*.f16.safetensors | head -1)
 F32=${M%.f16.safetensors}.safetensors
-{
+[ "${TRAIN_ONLY:-0}" = 1 ] || {
   echo "## edge-runtime bench (f32 weights, f32 compute)"; timeout 60 edge-runtime bench --model "$F32" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f32
   echo "## edge-runtime bench (f16 weights, f16 compute)"; timeout 60 edge-runtime bench --model "$M" --device cuda --sizes 256x256,640x480,1280x720,1024x1024 --reps 20 --warmup 3 --precision f16 --f16-weights
   echo "## host-train bench"; timeout 60 host-train bench --device cuda --batch-size 4 --image-size 256 --steps 20 --warmup 3 --breakdown
