@@ -96,11 +96,11 @@ impl FrameSource for CameraSource {
     fn next_frame(&mut self) -> Result<Frame> {
         if let Some(conn) = &mut self.conn {
             match conn.capture() {
-                Ok(img) => {
+                Ok(pixels) => {
                     // Reset only on a real frame: a device that opens but never delivers
                     // must not be hammered at the shortest delay.
                     self.backoff.reset();
-                    return Ok(Frame::new(img));
+                    return Ok(Frame::new(pixels));
                 }
                 Err(e) => {
                     self.conn = None;
@@ -130,7 +130,6 @@ mod device {
     use std::time::Duration;
 
     use anyhow::{bail, Context, Result};
-    use image::RgbImage;
     use v4l::buffer::Type;
     use v4l::io::mmap::Stream;
     use v4l::io::traits::CaptureStream;
@@ -138,6 +137,7 @@ mod device {
     use v4l::{Device, FourCC};
 
     use crate::live::pixfmt::{FrameLayout, PixelFormat};
+    use crate::live::source::Pixels;
 
     /// A dequeue that takes longer than this counts as a camera fault.
     const CAPTURE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -211,12 +211,13 @@ mod device {
             format!("{}x{} {}{fps}", l.width, l.height, String::from_utf8_lossy(&l.format.fourcc()))
         }
 
-        pub fn capture(&mut self) -> Result<RgbImage> {
+        /// The next buffer, copied out undecoded (see `Pixels`).
+        pub fn capture(&mut self) -> Result<Pixels> {
             let (buf, meta) = self.stream.next().context("capture failed (unplugged?)")?;
             // MJPEG frames vary in size: only `bytesused` bytes are the frame.
             let used = (meta.bytesused as usize).min(buf.len());
             let data = if used == 0 { buf } else { &buf[..used] };
-            self.layout.decode(data)
+            Ok(Pixels::Raw { data: data.to_vec(), layout: self.layout })
         }
     }
 }
@@ -226,7 +227,8 @@ mod device {
     use std::path::Path;
 
     use anyhow::{bail, Result};
-    use image::RgbImage;
+
+    use crate::live::source::Pixels;
 
     pub fn can_capture(_: &Path) -> bool {
         false
@@ -241,7 +243,7 @@ mod device {
         pub fn describe(&self) -> String {
             String::new()
         }
-        pub fn capture(&mut self) -> Result<RgbImage> {
+        pub fn capture(&mut self) -> Result<Pixels> {
             bail!("no camera support on this platform")
         }
     }
@@ -256,7 +258,7 @@ mod tests {
         let mut cam = CameraSource::new(Path::new("/dev/video_missing_for_test"), (64, 48), 30);
         let f = cam.next_frame().unwrap();
         assert!(f.card);
-        assert_eq!(f.image.dimensions(), (64, 48));
+        assert_eq!(f.pixels.into_rgb().unwrap().dimensions(), (64, 48));
         assert_eq!(cam.attempts, 1);
         assert!(cam.last_error.contains("video_missing_for_test"), "{}", cam.last_error);
         assert!(cam.describe().contains("not connected"));

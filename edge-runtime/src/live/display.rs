@@ -17,18 +17,6 @@ pub fn display_named() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// The display's size, where it can be asked (X11); kiosks use it for --fullscreen.
-pub fn screen_size() -> Option<(usize, usize)> {
-    #[cfg(target_os = "linux")]
-    {
-        x11::screen_size()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
-}
-
 /// The key bindings (see the --help text).
 pub fn key_action(key: Key) -> Option<Action> {
     Some(match key {
@@ -65,7 +53,7 @@ impl WindowDisplay {
     /// Opens the window: `size` for a normal window; with `fullscreen`, borderless over
     /// the whole screen with the cursor hidden.
     pub fn open(size: (usize, usize), fullscreen: bool) -> Result<Self> {
-        let (w, h) = if fullscreen { screen_size().unwrap_or((1920, 1080)) } else { size };
+        let (w, h) = size;
         let opts = WindowOptions {
             borderless: fullscreen,
             title: !fullscreen,
@@ -89,8 +77,11 @@ impl WindowDisplay {
         if fullscreen {
             window.set_position(0, 0);
             window.set_cursor_visibility(false);
+            // The window grows to the screen through minifb's own X connection (a second
+            // connection opened beside minifb's made its XOpenDisplay fail now and then).
+            // The canvas follows the window's size from the next frame on.
             #[cfg(target_os = "linux")]
-            x11::request_fullscreen(&window);
+            x11::make_fullscreen(&window);
         }
         Ok(Self { window, canvas: Canvas::new(w, h) })
     }
@@ -150,47 +141,42 @@ impl WindowDisplay {
 mod x11 {
     use std::ffi::CStr;
 
-    use minifb::HasWindowHandle;
-    use raw_window_handle::RawWindowHandle;
+    use raw_window_handle::{HasDisplayHandle, HasWindowHandle, RawDisplayHandle, RawWindowHandle};
     use x11_dl::xlib;
 
-    pub fn screen_size() -> Option<(usize, usize)> {
-        std::env::var_os("DISPLAY")?;
-        let x = xlib::Xlib::open().ok()?;
-        // SAFETY: a private connection, closed before returning; no pointers escape.
-        unsafe {
-            let d = (x.XOpenDisplay)(std::ptr::null());
-            if d.is_null() {
-                return None;
-            }
-            let s = (x.XDefaultScreen)(d);
-            let size = ((x.XDisplayWidth)(d, s), (x.XDisplayHeight)(d, s));
-            (x.XCloseDisplay)(d);
-            (size.0 > 0 && size.1 > 0).then_some((size.0 as usize, size.1 as usize))
-        }
+    /// libX11's entry points, loaded once and kept (dropping an `Xlib` unloads the library).
+    fn xlib() -> Option<&'static xlib::Xlib> {
+        static LIB: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+        let addr = *LIB.get_or_init(|| xlib::Xlib::open().ok().map(|x| Box::leak(Box::new(x)) as *const xlib::Xlib as usize));
+        // SAFETY: the address of a leaked, never-freed Xlib.
+        addr.map(|a| unsafe { &*(a as *const xlib::Xlib) })
     }
 
-    /// Asks the window manager (EWMH) to make the window full-screen, above panels.
-    /// Without a window manager the borderless screen-sized window already covers it.
-    pub fn request_fullscreen(window: &minifb::Window) {
-        let Ok(handle) = window.window_handle() else { return };
-        let RawWindowHandle::Xlib(h) = handle.as_raw() else { return };
-        let Ok(x) = xlib::Xlib::open() else { return };
+    /// Resizes an X11 window to cover the screen and asks the window manager (EWMH) to
+    /// make it full-screen, above panels; without a window manager the resize alone does.
+    /// Other backends (Wayland) keep the window as opened.
+    pub fn make_fullscreen(window: &minifb::Window) {
+        let (Ok(dh), Ok(wh)) = (window.display_handle(), window.window_handle()) else { return };
+        let (RawDisplayHandle::Xlib(dh), RawWindowHandle::Xlib(wh)) = (dh.as_raw(), wh.as_raw()) else { return };
+        let Some(display) = dh.display else { return };
+        let Some(x) = xlib() else { return };
+        let d = display.as_ptr() as *mut xlib::Display;
         const STATE: &CStr = c"_NET_WM_STATE";
         const FULLSCREEN: &CStr = c"_NET_WM_STATE_FULLSCREEN";
-        // SAFETY: a private connection, closed before returning; the event is fully
-        // initialised (zeroed, then every field the protocol reads is set).
+        // SAFETY: minifb's live connection and window, used on the thread that owns them;
+        // the event is zeroed, then every field the protocol reads is set.
         unsafe {
-            let d = (x.XOpenDisplay)(std::ptr::null());
-            if d.is_null() {
-                return;
+            let screen = dh.screen;
+            let (w, h) = ((x.XDisplayWidth)(d, screen), (x.XDisplayHeight)(d, screen));
+            if w > 0 && h > 0 {
+                (x.XMoveResizeWindow)(d, wh.window, 0, 0, w as u32, h as u32);
             }
-            let root = (x.XDefaultRootWindow)(d);
+            let root = (x.XRootWindow)(d, screen);
             let mut ev: xlib::XEvent = std::mem::zeroed();
             ev.client_message.type_ = xlib::ClientMessage;
             ev.client_message.send_event = xlib::True;
             ev.client_message.display = d;
-            ev.client_message.window = h.window;
+            ev.client_message.window = wh.window;
             ev.client_message.message_type = (x.XInternAtom)(d, STATE.as_ptr(), xlib::False);
             ev.client_message.format = 32;
             let data = ev.client_message.data.as_longs_mut();
@@ -199,7 +185,6 @@ mod x11 {
             data[3] = 1; // source: a normal application
             (x.XSendEvent)(d, root, xlib::False, xlib::SubstructureRedirectMask | xlib::SubstructureNotifyMask, &mut ev);
             (x.XFlush)(d);
-            (x.XCloseDisplay)(d);
         }
     }
 }

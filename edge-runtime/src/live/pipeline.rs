@@ -198,41 +198,48 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
 /// The inference thread: the only one that runs the network (candle's CPU backend
 /// already uses every core for one forward pass).
 pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Shared>) {
-    let mut held: Option<Frame> = None;
+    // The last frame taken, decoded: what a freeze keeps stylizing.
+    let mut held: Option<(RgbImage, Instant, bool)> = None;
     let mut done_version = u64::MAX;
     let mut warn = Throttle::new(Duration::from_secs(10));
+    let mut decode_warn = Throttle::new(Duration::from_secs(10));
     while !shared.stopping() {
         let controls = shared.controls();
-        let frame = match (&held, controls.frozen) {
-            (Some(f), true) => {
-                if controls.version == done_version {
-                    std::thread::sleep(Duration::from_millis(15));
+        let reuse = controls.frozen && held.is_some();
+        if reuse && controls.version == done_version {
+            std::thread::sleep(Duration::from_millis(15));
+            continue;
+        }
+        if !reuse {
+            let Some(frame) = shared.captured.take_timeout(Duration::from_millis(100)) else { continue };
+            match frame.pixels.into_rgb() {
+                Ok(img) => held = Some((img, frame.captured, frame.card)),
+                Err(e) => {
+                    // A corrupt camera frame now and then is normal; skip it.
+                    shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if decode_warn.ready() {
+                        eprintln!("warning: frame skipped: {e:#}");
+                    }
                     continue;
                 }
-                f.clone()
             }
-            _ => match shared.captured.take_timeout(Duration::from_millis(100)) {
-                Some(f) => {
-                    held = Some(f.clone());
-                    f
-                }
-                None => continue,
-            },
-        };
+        }
+        let Some((image, captured, card)) = &held else { continue };
+        let (captured, card) = (*captured, *card);
         done_version = controls.version;
-        let source_size = frame.image.dimensions();
-        if frame.card {
+        let source_size = image.dimensions();
+        if card {
             shared.stylized.post(Stylized {
-                input: frame.image.clone(),
-                output: frame.image,
+                input: image.clone(),
+                output: image.clone(),
                 source_size,
-                captured: frame.captured,
+                captured,
                 style: controls.style,
                 card: true,
             });
             continue;
         }
-        let input = resize_rgb(&frame.image, infer_size.0, infer_size.1);
+        let input = resize_rgb(image, infer_size.0, infer_size.1);
         let style = controls.style.min(styles.len() - 1);
         let opts = StylizeOptions { max_side: None, strength: controls.strength, preserve_colors: controls.preserve_colors };
         let t = Instant::now();
@@ -246,7 +253,7 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
             Ok(output) => {
                 shared.stats.infer_us.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
                 shared.stats.inferred.fetch_add(1, Ordering::Relaxed);
-                shared.stylized.post(Stylized { input, output, source_size, captured: frame.captured, style, card: false });
+                shared.stylized.post(Stylized { input, output, source_size, captured, style, card: false });
             }
             Err(e) => {
                 // A kiosk keeps running; say why frames are missing.

@@ -9,10 +9,33 @@ use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use stylecast::image_io::{is_image_path, load_rgb};
 
+use super::pixfmt::FrameLayout;
+
+/// A frame's pixels. Sources hand over the cheapest form and the inference thread
+/// converts: most frames are replaced by a newer one before anyone looks at them, and
+/// decoding (MJPEG) or rendering (the pattern) those would only burn the CPU the
+/// network needs.
+pub enum Pixels {
+    Rgb(RgbImage),
+    /// A camera buffer as captured.
+    Raw { data: Vec<u8>, layout: FrameLayout },
+    /// The test pattern at a scene time.
+    Pattern { width: u32, height: u32, time: f64 },
+}
+
+impl Pixels {
+    pub fn into_rgb(self) -> Result<RgbImage> {
+        match self {
+            Pixels::Rgb(img) => Ok(img),
+            Pixels::Raw { data, layout } => layout.decode(&data),
+            Pixels::Pattern { width, height, time } => Ok(render_pattern(width, height, time)),
+        }
+    }
+}
+
 /// One captured picture.
-#[derive(Clone)]
 pub struct Frame {
-    pub image: RgbImage,
+    pub pixels: Pixels,
     /// When the source produced it; latency is measured from here to the screen.
     pub captured: Instant,
     /// A status card (e.g. "reconnecting"), shown as is instead of being stylized.
@@ -20,11 +43,11 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(image: RgbImage) -> Self {
-        Self { image, captured: Instant::now(), card: false }
+    pub fn new(pixels: Pixels) -> Self {
+        Self { pixels, captured: Instant::now(), card: false }
     }
     pub fn card(image: RgbImage) -> Self {
-        Self { image, captured: Instant::now(), card: true }
+        Self { pixels: Pixels::Rgb(image), captured: Instant::now(), card: true }
     }
 }
 
@@ -128,15 +151,14 @@ pub struct TestPattern {
     width: u32,
     height: u32,
     start: Instant,
-    /// A fixed scene time: every frame is the same picture (rendered once).
+    /// A fixed scene time: every frame is the same picture.
     fixed_time: Option<f64>,
-    fixed: Option<RgbImage>,
     pacer: Pacer,
 }
 
 impl TestPattern {
     pub fn new(width: u32, height: u32, fps: u32, fixed_time: Option<f64>) -> Self {
-        Self { width, height, start: Instant::now(), fixed_time, fixed: None, pacer: Pacer::new(fps) }
+        Self { width, height, start: Instant::now(), fixed_time, pacer: Pacer::new(fps) }
     }
 }
 
@@ -152,11 +174,8 @@ impl FrameSource for TestPattern {
     }
     fn next_frame(&mut self) -> Result<Frame> {
         self.pacer.wait();
-        let img = match self.fixed_time {
-            Some(t) => self.fixed.get_or_insert_with(|| render_pattern(self.width, self.height, t)).clone(),
-            None => render_pattern(self.width, self.height, self.start.elapsed().as_secs_f64()),
-        };
-        Ok(Frame::new(img))
+        let time = self.fixed_time.unwrap_or_else(|| self.start.elapsed().as_secs_f64());
+        Ok(Frame::new(Pixels::Pattern { width: self.width, height: self.height, time }))
     }
 }
 
@@ -227,7 +246,7 @@ impl FrameSource for StillSource {
         if self.paths.len() > 1 && self.shown_at.elapsed().as_secs_f64() >= SLIDE_SECONDS {
             self.advance();
         }
-        Ok(Frame::new(self.current.clone()))
+        Ok(Frame::new(Pixels::Rgb(self.current.clone())))
     }
 }
 
@@ -276,6 +295,13 @@ mod tests {
     }
 
     #[test]
+    fn test_pattern_frames_render_on_demand() {
+        let mut p = TestPattern::new(32, 24, 1000, Some(0.5));
+        let img = p.next_frame().unwrap().pixels.into_rgb().unwrap();
+        assert_eq!(img, render_pattern(32, 24, 0.5));
+    }
+
+    #[test]
     fn pacer_keeps_the_rate() {
         let mut p = Pacer::new(100);
         let t = Instant::now();
@@ -302,6 +328,6 @@ mod tests {
         RgbImage::from_pixel(8, 6, image::Rgb([1, 2, 3])).save(dir.path().join("a.png")).unwrap();
         let mut s = StillSource::open(dir.path(), 1000).unwrap();
         assert_eq!(s.size(), (8, 6));
-        assert_eq!(s.next_frame().unwrap().image.get_pixel(0, 0).0, [1, 2, 3]);
+        assert_eq!(s.next_frame().unwrap().pixels.into_rgb().unwrap().get_pixel(0, 0).0, [1, 2, 3]);
     }
 }
