@@ -7,9 +7,10 @@
 #   scripts/cross-aarch64.sh --build    build only (no qemu, no x86-64 build, no test)
 #
 # Output: target/aarch64-unknown-linux-gnu/release/edge-runtime (or under $CARGO_TARGET_DIR).
-# Copy it to the board with a model (see docs/jetson.md). It needs glibc >= 2.34 on the board
-# (Debian 12 cross toolchain; JetPack 6 / Ubuntu 22.04 has 2.35; JetPack 5 / Ubuntu 20.04 has 2.31:
-# build on the board there, see docs/jetson.md).
+# Copy it to the board with a model (see docs/jetson.md). It needs glibc >= 2.35 on the board
+# (Debian 12's cross glibc is 2.36; the binary asks for GLIBC_2.35): JetPack 6 / Ubuntu 22.04 and
+# Raspberry Pi OS bookworm are fine; JetPack 4/5 (Ubuntu 18.04/20.04, glibc 2.27/2.31) are not:
+# build on the board there (docs/jetson.md).
 #
 # Needs: rustup (for the aarch64 std), apt (for gcc-aarch64-linux-gnu, libc6-dev-arm64-cross,
 # qemu-user-static), ../shared beside the checkout for the check. No arm64 -dev packages are
@@ -58,6 +59,11 @@ fi
 export CC_aarch64_unknown_linux_gnu="${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
 
+# x11-dl's build script asks pkg-config for libX11's folder and bakes it in as a fallback for
+# dlopen; without this it gets the x86-64 one (/usr/lib/x86_64-linux-gnu). With no arm64 .pc files
+# there it bakes nothing and the board's loader finds libX11.so.6 by name, as it would anyway.
+export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu="${PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu:-/usr/lib/aarch64-linux-gnu/pkgconfig}"
+
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 AARCH64_BIN="$TARGET_DIR/$TARGET/release/edge-runtime"
 
@@ -89,7 +95,8 @@ cargo build --release -p edge-runtime
 # binary under qemu and the x86-64 binary on it, decodes the PNGs and asserts max abs diff <= 1
 # and PSNR >= 50 dB against both the x86-64 binary and the in-process library. (Under qemu the
 # network runs ~30x slower than natively, so the photo is small: ~10 s.)
-stamp "cargo test --release -p stylecast-e2e --test aarch64_qemu"
+# --workspace: the same feature set (so the same build) as the README's `cargo test --workspace --release`.
+stamp "cargo test --release --workspace --test aarch64_qemu"
 STYLECAST_AARCH64_BIN="$(realpath "$AARCH64_BIN")" STYLECAST_QEMU="$QEMU" STYLECAST_AARCH64_SYSROOT="$SYSROOT" \
-  cargo test --release -p stylecast-e2e --test aarch64_qemu -- --nocapture
+  cargo test --release --workspace --test aarch64_qemu -- --nocapture
 stamp "done: $AARCH64_BIN"

@@ -1,9 +1,11 @@
 //! The window (minifb): showing pictures scaled to the window, the overlay, and the keys.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use minifb::{Key, KeyRepeat, Window, WindowOptions};
+use minifb::{InputCallback, Key, Window, WindowOptions};
 
 use super::compose::Canvas;
 use super::overlay::{draw_panel, draw_toast, text_scale_for, PixelBuf};
@@ -44,9 +46,30 @@ pub fn key_action(key: Key) -> Option<Action> {
     })
 }
 
+/// Key presses in order, as minifb reports them. Polling the key state instead would
+/// miss a tap whose press and release both fall between two window updates.
+#[derive(Clone, Default)]
+struct KeyQueue(Rc<RefCell<Vec<Key>>>);
+
+impl InputCallback for KeyQueue {
+    fn add_char(&mut self, _: u32) {}
+    fn set_key_state(&mut self, key: Key, down: bool) {
+        if down {
+            self.0.borrow_mut().push(key);
+        }
+    }
+}
+
+impl KeyQueue {
+    fn drain(&self) -> Vec<Key> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
 pub struct WindowDisplay {
     window: Window,
     canvas: Canvas,
+    keys: KeyQueue,
 }
 
 impl WindowDisplay {
@@ -74,6 +97,8 @@ impl WindowDisplay {
         };
         // Our loop waits on the pipeline; minifb's own frame limiter would only add delay.
         window.set_target_fps(0);
+        let keys = KeyQueue::default();
+        window.set_input_callback(Box::new(keys.clone()));
         if fullscreen {
             window.set_position(0, 0);
             window.set_cursor_visibility(false);
@@ -83,14 +108,14 @@ impl WindowDisplay {
             #[cfg(target_os = "linux")]
             x11::make_fullscreen(&window);
         }
-        Ok(Self { window, canvas: Canvas::new(w, h) })
+        Ok(Self { window, canvas: Canvas::new(w, h), keys })
     }
 
     /// Runs until q/Esc, the window is closed, or the frame limit is reached.
     pub fn run(&mut self, p: &mut Presenter) -> Result<()> {
         let mut redraw_at: Option<Instant> = None;
         while self.window.is_open() && !p.done() {
-            for key in self.window.get_keys_pressed(KeyRepeat::No) {
+            for key in self.keys.drain() {
                 if let Some(a) = key_action(key) {
                     if !p.apply(a) {
                         return Ok(());
@@ -192,6 +217,16 @@ mod x11 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_queue_keeps_taps_in_order() {
+        let mut q = KeyQueue::default();
+        q.set_key_state(Key::Right, true);
+        q.set_key_state(Key::Right, false);
+        q.set_key_state(Key::S, true);
+        assert_eq!(q.clone().drain(), [Key::Right, Key::S]);
+        assert!(q.drain().is_empty());
+    }
 
     #[test]
     fn every_documented_key_is_bound() {

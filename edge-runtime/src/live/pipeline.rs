@@ -225,7 +225,9 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
             }
         }
         let Some((image, captured, card)) = &held else { continue };
-        let (captured, card) = (*captured, *card);
+        // A frozen frame redone for new controls counts its latency from now, not from
+        // when it was captured.
+        let (captured, card) = (if reuse { Instant::now() } else { *captured }, *card);
         done_version = controls.version;
         let source_size = image.dimensions();
         if card {
