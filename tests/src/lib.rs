@@ -27,7 +27,7 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built: run `cargo test --workspace` (it builds the binaries)", p.display());
+    assert!(p.exists(), "{} not built: run `cargo build --workspace --release` first (the README's test command does)", p.display());
     p
 }
 
