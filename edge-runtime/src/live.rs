@@ -5,7 +5,7 @@
 //! network), and display (this thread: the window's event loop, or the file writer).
 //! Between them, one-slot mailboxes where the newest frame wins (see `pipeline`).
 
-mod camera;
+pub(crate) mod camera;
 mod compose;
 mod display;
 mod kiosk;

@@ -221,5 +221,35 @@ fn real_main() -> Result<()> {
         }
         return Ok(());
     }
+    let mut args = args;
+    apply_default_run(&mut args);
     live::run(&args, precision, opts)
+}
+
+/// The README's main job with no arguments on a machine without a display: instead of
+/// refusing (what an explicit live run does, pointing to --output), write the frames to
+/// ./stylecast-out: the demo photo once, or every 30th camera frame.
+fn apply_default_run(args: &mut RunArgs) {
+    let bare = args.model.is_none()
+        && args.models.is_none()
+        && args.source.is_none()
+        && args.output.is_none()
+        && args.config.is_none()
+        && !args.headless;
+    let no_display = std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none();
+    if !(bare && no_display) {
+        return;
+    }
+    args.output = Some(PathBuf::from("stylecast-out"));
+    args.headless = true;
+    if live::camera::any_camera_node() {
+        if args.every == 1 {
+            args.every = 30;
+        }
+        eprintln!("no display: writing every {}th stylized camera frame to stylecast-out/ (Ctrl-C stops)", args.every);
+    } else {
+        args.source = Some("demo".into());
+        args.frames.get_or_insert(1);
+        eprintln!("no display and no camera: stylizing the bundled demo photo into stylecast-out/");
+    }
 }
