@@ -26,7 +26,11 @@ pub fn run(model: &ModelFile, a: &BenchArgs) -> Result<()> {
     for &(w, h) in &a.sizes {
         let x = Tensor::rand(0f32, 255f32, (1, 3, h, w), &Device::Cpu)?;
         for &p in &a.precisions {
-            let weights = if a.f16_weights { model.to_dtype(candle_core::DType::F16)? } else { model.clone() };
+            let weights = if a.f16_weights {
+                model.to_dtype(candle_core::DType::F16)?
+            } else {
+                model.clone()
+            };
             let s = Stylizer::from_model(&weights, &a.device, p)?;
             let x = x.to_device(&a.device)?.to_dtype(p.dtype())?;
             for _ in 0..a.warmup {
@@ -41,7 +45,11 @@ pub fn run(model: &ModelFile, a: &BenchArgs) -> Result<()> {
             }
             times.sort_by(|a, b| a.total_cmp(b));
             let med = times[times.len() / 2];
-            let gmacs = model.meta.config.macs(h.next_multiple_of(4), w.next_multiple_of(4)) as f64 / (med * 1e6);
+            let gmacs = model
+                .meta
+                .config
+                .macs(h.next_multiple_of(4), w.next_multiple_of(4)) as f64
+                / (med * 1e6);
             println!(
                 "| {w}x{h} | {} | {:?} | {med:.1} | {:.1} | {gmacs:.1} |",
                 if a.f16_weights { "f16" } else { "f32" },

@@ -18,7 +18,10 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .map(|e| e.into_path())
                 .collect();
             if found.is_empty() {
-                bail!("{}: no images (jpg, png, webp) in this folder", input.display());
+                bail!(
+                    "{}: no images (jpg, png, webp) in this folder",
+                    input.display()
+                );
             }
             found.sort();
             out.extend(found);
@@ -33,21 +36,37 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// `photo.jpg` -> `<out>/photo.png`; name clashes get the style appended.
 pub fn output_path(out_dir: &Path, input: &Path, style: &str) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
     out_dir.join(format!("{stem}_{style}.png"))
 }
 
 /// Stylizes every input; returns the files written. Stops at the first bad input,
 /// naming it (files already written stay).
-pub fn run(stylizer: &Stylizer, inputs: &[PathBuf], out_dir: &Path, opts: &StylizeOptions, quiet: bool) -> Result<Vec<PathBuf>> {
+pub fn run(
+    stylizer: &Stylizer,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    opts: &StylizeOptions,
+    quiet: bool,
+) -> Result<Vec<PathBuf>> {
     let files = collect_inputs(inputs)?;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create output folder", out_dir.display()))?;
-    let pb = if quiet || files.len() < 2 { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(files.len() as u64) };
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("{}: cannot create output folder", out_dir.display()))?;
+    let pb = if quiet || files.len() < 2 {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(files.len() as u64)
+    };
     let style = sanitize(&stylizer.meta().style);
     let mut written = Vec::new();
     for f in &files {
         let img = load_rgb(f)?;
-        let out = stylizer.stylize(&img, opts).with_context(|| format!("{}: stylizing failed", f.display()))?;
+        let out = stylizer
+            .stylize(&img, opts)
+            .with_context(|| format!("{}: stylizing failed", f.display()))?;
         let dst = output_path(out_dir, f, &style);
         save_png(&out, &dst)?;
         if !quiet {
@@ -62,5 +81,13 @@ pub fn run(stylizer: &Stylizer, inputs: &[PathBuf], out_dir: &Path, opts: &Styli
 
 /// A style name safe to put in a file name.
 pub fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

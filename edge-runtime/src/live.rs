@@ -99,20 +99,34 @@ impl SinkPlan {
         let output = a.output.clone();
         if a.headless {
             if output.is_none() {
-                bail!("--headless needs --output DIR: the folder the stylized frames are written to");
+                bail!(
+                    "--headless needs --output DIR: the folder the stylized frames are written to"
+                );
             }
-            return Ok(Self { window: false, output });
+            return Ok(Self {
+                window: false,
+                output,
+            });
         }
         if !display::display_named() {
             if output.is_none() {
                 bail!(NO_DISPLAY);
             }
             if !a.quiet {
-                eprintln!("note: no display; writing frames to {} only", output.as_deref().unwrap_or(Path::new("")).display());
+                eprintln!(
+                    "note: no display; writing frames to {} only",
+                    output.as_deref().unwrap_or(Path::new("")).display()
+                );
             }
-            return Ok(Self { window: false, output });
+            return Ok(Self {
+                window: false,
+                output,
+            });
         }
-        Ok(Self { window: true, output })
+        Ok(Self {
+            window: true,
+            output,
+        })
     }
 }
 
@@ -129,7 +143,10 @@ pub fn run(cli: &RunArgs, _precision: Precision, _opts: StylizeOptions) -> Resul
     let model_paths = crate::resolve_models(&args)?;
     let styles = model_paths
         .iter()
-        .map(|p| Stylizer::load(p, &device, settings.precision).with_context(|| format!("{}: cannot load model", p.display())))
+        .map(|p| {
+            Stylizer::load(p, &device, settings.precision)
+                .with_context(|| format!("{}: cannot load model", p.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let style_names: Vec<String> = styles.iter().map(|s| s.meta().style.clone()).collect();
 
@@ -224,7 +241,11 @@ pub fn run(cli: &RunArgs, _precision: Precision, _opts: StylizeOptions) -> Resul
 
 /// Starts a pipeline thread; a panic in it stops the whole run instead of freezing the
 /// picture forever.
-fn spawn_stage(name: &str, shared: &Arc<Shared>, body: impl FnOnce() + Send + 'static) -> Result<std::thread::JoinHandle<()>> {
+fn spawn_stage(
+    name: &str,
+    shared: &Arc<Shared>,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>> {
     let shared = shared.clone();
     std::thread::Builder::new()
         .name(name.to_string())
@@ -242,7 +263,10 @@ fn open_source(a: &RunArgs, s: &LiveSettings) -> Result<Box<dyn FrameSource>> {
     let (w, h) = s.camera_size;
     let camera = |path: Option<&PathBuf>| -> Box<dyn FrameSource> {
         // With no camera yet, wait for the usual first node to appear.
-        let path = path.cloned().or_else(camera::find_default_camera).unwrap_or_else(|| PathBuf::from("/dev/video0"));
+        let path = path
+            .cloned()
+            .or_else(camera::find_default_camera)
+            .unwrap_or_else(|| PathBuf::from("/dev/video0"));
         Box::new(CameraSource::new(&path, s.camera_size, s.fps))
     };
     let demo = || -> Result<Box<dyn FrameSource>> {
@@ -250,7 +274,9 @@ fn open_source(a: &RunArgs, s: &LiveSettings) -> Result<Box<dyn FrameSource>> {
             Some(p) => Ok(Box::new(StillSource::open(&p, s.fps)?)),
             None => {
                 if !a.quiet {
-                    eprintln!("note: no demo photo (assets/demo.jpg) found; showing the test pattern");
+                    eprintln!(
+                        "note: no demo photo (assets/demo.jpg) found; showing the test pattern"
+                    );
                 }
                 Ok(Box::new(TestPattern::new(w, h, s.fps, a.pattern_time)))
             }
@@ -269,8 +295,13 @@ fn open_source(a: &RunArgs, s: &LiveSettings) -> Result<Box<dyn FrameSource>> {
 /// The window for a source: its own size, shrunk (keeping the aspect) to fit MAX_WINDOW.
 fn window_size((w, h): (u32, u32)) -> (usize, usize) {
     let (w, h) = (w.max(1) as f64, h.max(1) as f64);
-    let k = (MAX_WINDOW.0 as f64 / w).min(MAX_WINDOW.1 as f64 / h).min(1.0);
-    (((w * k).round() as usize).max(1), ((h * k).round() as usize).max(1))
+    let k = (MAX_WINDOW.0 as f64 / w)
+        .min(MAX_WINDOW.1 as f64 / h)
+        .min(1.0);
+    (
+        ((w * k).round() as usize).max(1),
+        ((h * k).round() as usize).max(1),
+    )
 }
 
 #[cfg(test)]
@@ -286,21 +317,43 @@ mod tests {
 
     #[test]
     fn infer_size_defaults_by_device() {
-        let a = RunArgs { camera_size: "640x480".into(), fps: 30, strength: 1.0, precision: "f32".into(), device: "cpu".into(), ..Default::default() };
+        let a = RunArgs {
+            camera_size: "640x480".into(),
+            fps: 30,
+            strength: 1.0,
+            precision: "f32".into(),
+            device: "cpu".into(),
+            ..Default::default()
+        };
         assert_eq!(LiveSettings::from_args(&a).unwrap().infer_size, (320, 240));
-        let g = RunArgs { device: "cuda:0".into(), ..a.clone() };
+        let g = RunArgs {
+            device: "cuda:0".into(),
+            ..a.clone()
+        };
         assert_eq!(LiveSettings::from_args(&g).unwrap().infer_size, (640, 480));
-        let bad = RunArgs { infer_size: Some("320by240".into()), ..a.clone() };
-        assert!(format!("{:#}", LiveSettings::from_args(&bad).err().unwrap()).contains("--infer-size"));
+        let bad = RunArgs {
+            infer_size: Some("320by240".into()),
+            ..a.clone()
+        };
+        assert!(
+            format!("{:#}", LiveSettings::from_args(&bad).err().unwrap()).contains("--infer-size")
+        );
         let bad = RunArgs { strength: 1.5, ..a };
         assert!(LiveSettings::from_args(&bad).is_err());
     }
 
     #[test]
     fn headless_needs_an_output() {
-        let a = RunArgs { headless: true, ..Default::default() };
+        let a = RunArgs {
+            headless: true,
+            ..Default::default()
+        };
         assert!(format!("{:#}", SinkPlan::decide(&a).err().unwrap()).contains("--output"));
-        let a = RunArgs { headless: true, output: Some("out".into()), ..Default::default() };
+        let a = RunArgs {
+            headless: true,
+            output: Some("out".into()),
+            ..Default::default()
+        };
         assert!(!SinkPlan::decide(&a).unwrap().window);
     }
 }

@@ -136,9 +136,12 @@ pub struct RunArgs {
 
 /// Where shipped models live when none is named: ./models, then the checkout's models/.
 pub fn default_models_dir() -> Option<PathBuf> {
-    [PathBuf::from("models"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")]
-        .into_iter()
-        .find(|p| p.is_dir() && !list_models(p).unwrap_or_default().is_empty())
+    [
+        PathBuf::from("models"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir() && !list_models(p).unwrap_or_default().is_empty())
 }
 
 /// Model files in a folder (not its subfolders), sorted by name.
@@ -174,8 +177,14 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .with_context(|| format!("bad size {s:?}: use WIDTHxHEIGHT, e.g. 640x480"))?;
-    let w: usize = w.trim().parse().with_context(|| format!("bad width in {s:?}"))?;
-    let h: usize = h.trim().parse().with_context(|| format!("bad height in {s:?}"))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .with_context(|| format!("bad width in {s:?}"))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .with_context(|| format!("bad height in {s:?}"))?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
         bail!("size {s:?} out of range (1..8192 per side)");
     }
@@ -191,25 +200,57 @@ fn main() {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Bench { model, sizes, reps, warmup, precision, f16_weights, device }) = cli.command {
+    if let Some(Command::Bench {
+        model,
+        sizes,
+        reps,
+        warmup,
+        precision,
+        f16_weights,
+        device,
+    }) = cli.command
+    {
         let path = match model {
             Some(m) => m,
             None => resolve_models(&RunArgs::default())?.remove(0),
         };
         let device = stylecast::parse_device(&device)?;
         let m = ModelFile::load(&path, &candle_core::Device::Cpu)?;
-        let sizes = sizes.split(',').map(parse_size).collect::<Result<Vec<_>>>()?;
-        let precisions = precision.split(',').map(|p| p.parse::<Precision>()).collect::<Result<Vec<_>, _>>()?;
-        return bench::run(&m, &bench::BenchArgs { sizes, reps: reps.max(1), warmup, device, precisions, f16_weights });
+        let sizes = sizes
+            .split(',')
+            .map(parse_size)
+            .collect::<Result<Vec<_>>>()?;
+        let precisions = precision
+            .split(',')
+            .map(|p| p.parse::<Precision>())
+            .collect::<Result<Vec<_>, _>>()?;
+        return bench::run(
+            &m,
+            &bench::BenchArgs {
+                sizes,
+                reps: reps.max(1),
+                warmup,
+                device,
+                precisions,
+                f16_weights,
+            },
+        );
     }
     let args = cli.run;
     let precision: Precision = args.precision.parse()?;
-    let opts = StylizeOptions { max_side: args.max_side, strength: args.strength, preserve_colors: args.preserve_colors };
+    let opts = StylizeOptions {
+        max_side: args.max_side,
+        strength: args.strength,
+        preserve_colors: args.preserve_colors,
+    };
     if !(0.0..=1.0).contains(&args.strength) {
         bail!("--strength must be within 0..1, got {}", args.strength);
     }
     if !args.input.is_empty() {
-        let out = args.output.as_deref().context("--input needs --output DIR (where the PNG files go)")?;
+        let out = args
+            .output
+            .as_deref()
+            .context("--input needs --output DIR (where the PNG files go)")?;
         let models = resolve_models(&args)?;
         let device = stylecast::parse_device(&args.device)?;
         for m in &models {
@@ -236,7 +277,8 @@ fn apply_default_run(args: &mut RunArgs) {
         && args.output.is_none()
         && args.config.is_none()
         && !args.headless;
-    let no_display = std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none();
+    let no_display =
+        std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none();
     if !(bare && no_display) {
         return;
     }
@@ -246,7 +288,10 @@ fn apply_default_run(args: &mut RunArgs) {
         if args.every == 1 {
             args.every = 30;
         }
-        eprintln!("no display: writing every {}th stylized camera frame to stylecast-out/ (Ctrl-C stops)", args.every);
+        eprintln!(
+            "no display: writing every {}th stylized camera frame to stylecast-out/ (Ctrl-C stops)",
+            args.every
+        );
     } else {
         args.source = Some("demo".into());
         args.frames.get_or_insert(1);

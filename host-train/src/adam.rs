@@ -16,7 +16,12 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -51,13 +56,20 @@ impl Adam {
     /// Applies one update from `grads`. A parameter without a gradient is left alone.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        let AdamConfig { lr, beta1, beta2, eps } = self.cfg;
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = self.cfg;
         let bc1 = 1.0 - beta1.powi(self.t as i32);
         let bc2 = 1.0 - beta2.powi(self.t as i32);
         let step_size = lr / bc1;
         let bc2_sqrt = bc2.sqrt();
         for slot in self.slots.values_mut() {
-            let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
+            let Some(g) = grads.get(slot.var.as_tensor()) else {
+                continue;
+            };
             slot.m = ((&slot.m * beta1)? + (g * (1.0 - beta1))?)?;
             slot.v = ((&slot.v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             // PyTorch: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)

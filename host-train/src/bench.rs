@@ -36,7 +36,12 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     let target = StyleTarget::new(&vgg, &style, &cfg)?;
     let model = Trainable::new(&NetConfig::default(), &device, 0)?;
     let mut adam = Adam::new(model.named_vars(), AdamConfig::default())?;
-    let x = Tensor::rand(0f32, 255f32, (o.batch_size, 3, o.image_size, o.image_size), &device)?;
+    let x = Tensor::rand(
+        0f32,
+        255f32,
+        (o.batch_size, 3, o.image_size, o.image_size),
+        &device,
+    )?;
     let mut totals = Vec::new();
     let mut phases = [0f64; 4];
     for i in 0..o.warmup + o.steps {
@@ -132,12 +137,23 @@ pub fn check_device(device: &str, vgg: Option<&std::path::Path>) -> Result<f64> 
         Ok(if m == 0.0 { d } else { d / m })
     };
     let mut worst = 0f64;
-    for (name, (a, b)) in ["content", "style", "tv", "total"].iter().zip(lc.iter().zip(&ld)) {
+    for (name, (a, b)) in ["content", "style", "tv", "total"]
+        .iter()
+        .zip(lc.iter().zip(&ld))
+    {
         let e = (a - b).abs() / b.abs().max(1e-30);
         println!("loss {name}: cpu {a:.6e} {device} {b:.6e} rel diff {e:.2e}");
         worst = worst.max(e);
     }
-    let gmax = gc.iter().map(|(_, t)| t.abs().and_then(|t| t.max_all()).and_then(|t| t.to_scalar::<f32>()).unwrap_or(0.0)).fold(0f32, f32::max) as f64;
+    let gmax = gc
+        .iter()
+        .map(|(_, t)| {
+            t.abs()
+                .and_then(|t| t.max_all())
+                .and_then(|t| t.to_scalar::<f32>())
+                .unwrap_or(0.0)
+        })
+        .fold(0f32, f32::max) as f64;
     let mut gworst = (0f64, String::new());
     for ((n, a), (_, b)) in gc.iter().zip(&gd) {
         // Gradients that are exactly zero in exact arithmetic (biases before instance
@@ -149,7 +165,12 @@ pub fn check_device(device: &str, vgg: Option<&std::path::Path>) -> Result<f64> 
             gworst = (e, n.clone());
         }
     }
-    println!("gradients: {} parameters, worst rel diff {:.2e} ({})", gc.len(), gworst.0, gworst.1);
+    println!(
+        "gradients: {} parameters, worst rel diff {:.2e} ({})",
+        gc.len(),
+        gworst.0,
+        gworst.1
+    );
     let ey = rel(&yd, &yc)?;
     println!("network output: rel diff {ey:.2e}");
     Ok(worst.max(gworst.0).max(ey))

@@ -37,7 +37,8 @@ pub fn save(path: &Path, model: &Trainable, adam: &Adam, state: &CheckpointState
     md.insert("state".into(), serde_json::to_string(state)?);
     md.insert("adam_t".into(), adam.t.to_string());
     let bytes = serialize_tensors(&tensors, md)?;
-    stylecast::atomic_write(path, &bytes).with_context(|| format!("writing checkpoint {}", path.display()))?;
+    stylecast::atomic_write(path, &bytes)
+        .with_context(|| format!("writing checkpoint {}", path.display()))?;
     Ok(())
 }
 
@@ -50,16 +51,28 @@ pub struct Loaded {
 }
 
 pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a checkpoint (not safetensors or truncated: {e})", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a checkpoint (not safetensors or truncated: {e})",
+            path.display()
+        )
+    })?;
     let md = header.metadata().clone().unwrap_or_default();
     if md.get("format").map(String::as_str) != Some(CHECKPOINT_FORMAT) {
-        bail!("{}: not a stylecast checkpoint (a model file? use it with edge-runtime instead)", path.display());
+        bail!(
+            "{}: not a stylecast checkpoint (a model file? use it with edge-runtime instead)",
+            path.display()
+        );
     }
-    let state: CheckpointState = serde_json::from_str(md.get("state").map(String::as_str).unwrap_or(""))
-        .with_context(|| format!("{}: bad checkpoint state", path.display()))?;
-    let adam_t = md.get("adam_t").and_then(|t| t.parse().ok()).unwrap_or(state.step);
+    let state: CheckpointState =
+        serde_json::from_str(md.get("state").map(String::as_str).unwrap_or(""))
+            .with_context(|| format!("{}: bad checkpoint state", path.display()))?;
+    let adam_t = md
+        .get("adam_t")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(state.step);
     let all = candle_core::safetensors::load_buffer(&bytes, device)
         .map_err(|e| anyhow::anyhow!("{}: corrupt checkpoint: {e}", path.display()))?;
     let (mut params, mut m, mut v) = (HashMap::new(), HashMap::new(), HashMap::new());
@@ -72,5 +85,11 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
             v.insert(n.to_string(), t);
         }
     }
-    Ok(Loaded { state, adam_t, params, m, v })
+    Ok(Loaded {
+        state,
+        adam_t,
+        params,
+        m,
+        v,
+    })
 }

@@ -30,7 +30,8 @@ pub struct Dataset {
 
 fn mix(seed: u64, a: u64, b: u64) -> u64 {
     // splitmix64 over the three inputs: distinct streams per (seed, epoch, position).
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -51,12 +52,22 @@ impl Dataset {
             .collect();
         files.sort();
         if files.is_empty() {
-            bail!("{}: no images (jpg, png, webp) found in this folder or below", root.display());
+            bail!(
+                "{}: no images (jpg, png, webp) found in this folder or below",
+                root.display()
+            );
         }
         if image_size < 16 {
             bail!("--image-size {image_size} is too small (at least 16)");
         }
-        Ok(Self { root: root.into(), files, image_size, seed, skipped: Mutex::default(), skipped_count: AtomicUsize::new(0) })
+        Ok(Self {
+            root: root.into(),
+            files,
+            image_size,
+            seed,
+            skipped: Mutex::default(),
+            skipped_count: AtomicUsize::new(0),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -69,7 +80,11 @@ impl Dataset {
     /// The shuffled order of `epoch`.
     pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.files.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(self.seed, epoch, u64::MAX)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+            self.seed,
+            epoch,
+            u64::MAX,
+        )));
         order
     }
 
@@ -94,7 +109,11 @@ impl Dataset {
                 }
             }
         }
-        bail!("{}: none of the {} image files could be read", self.root.display(), n)
+        bail!(
+            "{}: none of the {} image files could be read",
+            self.root.display(),
+            n
+        )
     }
 }
 
@@ -102,7 +121,10 @@ impl Dataset {
 pub fn augment(img: &RgbImage, size: u32, rng: &mut impl Rng) -> RgbImage {
     let (w, h) = img.dimensions();
     let s = size as f64 / w.min(h) as f64;
-    let (nw, nh) = (((w as f64 * s).round() as u32).max(size), ((h as f64 * s).round() as u32).max(size));
+    let (nw, nh) = (
+        ((w as f64 * s).round() as u32).max(size),
+        ((h as f64 * s).round() as u32).max(size),
+    );
     let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
     let x = rng.gen_range(0..=nw - size);
     let y = rng.gen_range(0..=nh - size);
@@ -132,7 +154,13 @@ pub struct Prefetcher {
 }
 
 impl Prefetcher {
-    pub fn start(ds: Arc<Dataset>, batch: usize, first_step: u64, end_step: u64, depth: usize) -> Self {
+    pub fn start(
+        ds: Arc<Dataset>,
+        batch: usize,
+        first_step: u64,
+        end_step: u64,
+        depth: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::sync_channel(depth);
         let thread = std::thread::spawn(move || {
             let cache: Mutex<Option<(u64, Arc<Vec<usize>>)>> = Mutex::new(None);
@@ -152,14 +180,19 @@ impl Prefetcher {
                     .into_par_iter()
                     .map(|k| ds.sample(step * batch as u64 + k, &order))
                     .collect();
-                let item = imgs.and_then(|imgs| batch_tensor(&imgs).context("batch tensor")).map(|t| (step, t));
+                let item = imgs
+                    .and_then(|imgs| batch_tensor(&imgs).context("batch tensor"))
+                    .map(|t| (step, t));
                 let failed = item.is_err();
                 if tx.send(item).is_err() || failed {
                     return; // the trainer stopped, or the data is unusable
                 }
             }
         });
-        Self { rx, _thread: thread }
+        Self {
+            rx,
+            _thread: thread,
+        }
     }
 
     pub fn next(&self) -> Result<(u64, Tensor)> {

@@ -34,7 +34,12 @@ impl Default for LossConfig {
 impl LossConfig {
     /// The deepest layer any term needs: VGG stops there.
     pub fn last_layer(&self) -> VggLayer {
-        self.style_layers.iter().map(|(l, _)| *l).chain([self.content_layer]).max().unwrap_or(VggLayer::Relu4_3)
+        self.style_layers
+            .iter()
+            .map(|(l, _)| *l)
+            .chain([self.content_layer])
+            .max()
+            .unwrap_or(VggLayer::Relu4_3)
     }
 }
 
@@ -52,7 +57,9 @@ pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Mean squared horizontal plus vertical neighbour differences.
 pub fn total_variation(y: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = y.dims4()?;
-    let dx = y.narrow(D::Minus1, 1, w - 1)?.sub(&y.narrow(D::Minus1, 0, w - 1)?)?;
+    let dx = y
+        .narrow(D::Minus1, 1, w - 1)?
+        .sub(&y.narrow(D::Minus1, 0, w - 1)?)?;
     let dy = y.narrow(2, 1, h - 1)?.sub(&y.narrow(2, 0, h - 1)?)?;
     dx.sqr()?.mean_all()? + dy.sqr()?.mean_all()?
 }
@@ -114,5 +121,10 @@ pub fn perceptual_losses(
     let tv = total_variation(y)?;
     let total = ((&content * cfg.content_weight)? + (&style_loss * cfg.style_weight)?)?;
     let total = (total + (&tv * cfg.tv_weight)?)?;
-    Ok(Losses { content, style: style_loss, tv, total })
+    Ok(Losses {
+        content,
+        style: style_loss,
+        tv,
+        total,
+    })
 }

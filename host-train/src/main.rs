@@ -169,9 +169,15 @@ fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
             let (name, w) = p.split_once(':').unwrap_or((p, "1"));
-            let layer = VggLayer::from_str(name.trim(), true)
-                .map_err(|_| anyhow::anyhow!("unknown style layer {name:?} (use relu1_2, relu2_2, relu3_3, relu4_3)"))?;
-            let w: f64 = w.trim().parse().with_context(|| format!("bad weight in {p:?}"))?;
+            let layer = VggLayer::from_str(name.trim(), true).map_err(|_| {
+                anyhow::anyhow!(
+                    "unknown style layer {name:?} (use relu1_2, relu2_2, relu3_3, relu4_3)"
+                )
+            })?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .with_context(|| format!("bad weight in {p:?}"))?;
             Ok((layer, w))
         })
         .collect()
@@ -182,7 +188,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Train(a) => {
             let style_name = a.name.clone().unwrap_or_else(|| {
-                a.style.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "style".into())
+                a.style
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "style".into())
             });
             let opts = TrainOptions {
                 style: a.style,
@@ -202,7 +211,11 @@ fn main() -> Result<()> {
                     content_layer: a.content_layer,
                     style_layers: parse_style_layers(&a.style_layers)?,
                 },
-                net: if a.net == "small" { NetConfig::small() } else { NetConfig::default() },
+                net: if a.net == "small" {
+                    NetConfig::small()
+                } else {
+                    NetConfig::default()
+                },
                 seed: a.seed,
                 checkpoint_every: a.checkpoint_every,
                 preview_every: a.preview_every,
@@ -218,16 +231,28 @@ fn main() -> Result<()> {
                 if s.swap(true, Ordering::SeqCst) {
                     std::process::exit(130); // second Ctrl-C: give up at once
                 }
-                eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
+                eprintln!(
+                    "\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)"
+                );
             })
             .context("installing the Ctrl-C handler")?;
             match train(&opts, a.resume.as_deref(), stop)? {
                 Outcome::Finished { steps, last } => {
-                    println!("trained {steps} steps: wrote {} and {}", opts.out.display(), opts.f16_path().display());
+                    println!(
+                        "trained {steps} steps: wrote {} and {}",
+                        opts.out.display(),
+                        opts.f16_path().display()
+                    );
                     if let Some(l) = last {
-                        println!("final losses: content {:.4e}  style {:.4e}  tv {:.4e}", l.content, l.style, l.tv);
+                        println!(
+                            "final losses: content {:.4e}  style {:.4e}  tv {:.4e}",
+                            l.content, l.style, l.tv
+                        );
                     }
-                    println!("previews, losses.jsonl and loss_curve.png in {}", opts.run_dir().display());
+                    println!(
+                        "previews, losses.jsonl and loss_curve.png in {}",
+                        opts.run_dir().display()
+                    );
                 }
                 Outcome::Interrupted { step, checkpoint } => {
                     println!(
@@ -238,13 +263,32 @@ fn main() -> Result<()> {
                 }
             }
         }
-        Command::ImportTorch { input, output, name, f16 } => {
+        Command::ImportTorch {
+            input,
+            output,
+            name,
+            f16,
+        } => {
             let m = ModelFile::import_pth(&input, &name)?;
             let m = if f16 { m.to_dtype(DType::F16)? } else { m };
             m.save(&output)?;
-            println!("imported {} -> {} ({:?}, {} tensors)", input.display(), output.display(), m.dtype(), m.tensors.len());
+            println!(
+                "imported {} -> {} ({:?}, {} tensors)",
+                input.display(),
+                output.display(),
+                m.dtype(),
+                m.tensors.len()
+            );
         }
-        Command::Bench { batch_size, image_size, steps, warmup, device, vgg, breakdown } => {
+        Command::Bench {
+            batch_size,
+            image_size,
+            steps,
+            warmup,
+            device,
+            vgg,
+            breakdown,
+        } => {
             host_train::bench::run(&host_train::bench::BenchOptions {
                 batch_size,
                 image_size,
@@ -262,12 +306,22 @@ fn main() -> Result<()> {
             }
             println!("{device} agrees with the CPU (worst relative difference {worst:.2e})");
         }
-        Command::Export { input, output, f16, f32: _ } => {
+        Command::Export {
+            input,
+            output,
+            f16,
+            f32: _,
+        } => {
             let m = ModelFile::load(&input, &Device::Cpu)?;
             let m = m.to_dtype(if f16 { DType::F16 } else { DType::F32 })?;
             m.save(&output)?;
             let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
-            println!("wrote {} ({:?}, {:.1} MB)", output.display(), m.dtype(), size as f64 / 1e6);
+            println!(
+                "wrote {} ({:?}, {:.1} MB)",
+                output.display(),
+                m.dtype(),
+                size as f64 / 1e6
+            );
         }
     }
     Ok(())

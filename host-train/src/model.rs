@@ -27,7 +27,12 @@ impl Trainable {
             let n: usize = shape.iter().product();
             let values: Vec<f32> = if name.contains(".conv2d.") {
                 // fan_in of the conv this belongs to: in_channels * k * k.
-                let w_shape = &config.param_shapes().into_iter().find(|(k, _)| *k == name.replace(".bias", ".weight")).expect("weight").1;
+                let w_shape = &config
+                    .param_shapes()
+                    .into_iter()
+                    .find(|(k, _)| *k == name.replace(".bias", ".weight"))
+                    .expect("weight")
+                    .1;
                 let bound = 1.0 / ((w_shape[1] * w_shape[2] * w_shape[3]) as f32).sqrt();
                 (0..n).map(|_| rng.gen_range(-bound..bound)).collect()
             } else if name.ends_with(".weight") {
@@ -37,7 +42,11 @@ impl Trainable {
             };
             init.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
         }
-        let this = Self { varmap, net, config: *config };
+        let this = Self {
+            varmap,
+            net,
+            config: *config,
+        };
         this.load_weights(&init)?;
         Ok(this)
     }
@@ -64,6 +73,9 @@ impl Trainable {
 
     /// A snapshot of the weights as plain tensors (for saving and exporting).
     pub fn weights(&self) -> HashMap<String, Tensor> {
-        self.named_vars().into_iter().map(|(k, v)| (k, v.as_tensor().detach())).collect()
+        self.named_vars()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().detach()))
+            .collect()
     }
 }

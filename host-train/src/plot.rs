@@ -16,7 +16,9 @@ const BOTTOM: u32 = 50;
 
 pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
     for (i, ch) in text.chars().enumerate() {
-        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else { continue };
+        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {
+            continue;
+        };
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8 {
                 if bits & (1 << col) != 0 {
@@ -51,13 +53,31 @@ pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
         ("tv", Rgb([44, 160, 44]), |r| r.tv),
     ];
     let positive = |v: f64| v.is_finite() && v > 0.0;
-    let all: Vec<f64> = history.iter().flat_map(|r| series.iter().map(move |s| (s.2)(r))).filter(|v| positive(*v)).collect();
+    let all: Vec<f64> = history
+        .iter()
+        .flat_map(|r| series.iter().map(move |s| (s.2)(r)))
+        .filter(|v| positive(*v))
+        .collect();
     if all.is_empty() {
         return img;
     }
-    let lo = all.iter().cloned().fold(f64::INFINITY, f64::min).log10().floor();
-    let hi = all.iter().cloned().fold(f64::NEG_INFINITY, f64::max).log10().ceil().max(lo + 1.0);
-    let (s0, s1) = (history[0].step as f64, history[history.len() - 1].step.max(history[0].step + 1) as f64);
+    let lo = all
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min)
+        .log10()
+        .floor();
+    let hi = all
+        .iter()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .log10()
+        .ceil()
+        .max(lo + 1.0);
+    let (s0, s1) = (
+        history[0].step as f64,
+        history[history.len() - 1].step.max(history[0].step + 1) as f64,
+    );
     let pw = (W - LEFT - RIGHT) as f64;
     let ph = (H - TOP - BOTTOM) as f64;
     let px = |s: f64| LEFT as f64 + (s - s0) / (s1 - s0) * pw;
@@ -67,16 +87,50 @@ pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
     while d <= hi {
         let y = py(10f64.powf(d));
         line(&mut img, (LEFT as f64, y), ((W - RIGHT) as f64, y), grey);
-        draw_text(&mut img, 8, (y as u32).saturating_sub(4), &format!("1e{}", d as i32), Rgb([80, 80, 80]));
+        draw_text(
+            &mut img,
+            8,
+            (y as u32).saturating_sub(4),
+            &format!("1e{}", d as i32),
+            Rgb([80, 80, 80]),
+        );
         d += 1.0;
     }
     let axis = Rgb([0, 0, 0]);
-    line(&mut img, (LEFT as f64, TOP as f64), (LEFT as f64, (H - BOTTOM) as f64), axis);
-    line(&mut img, (LEFT as f64, (H - BOTTOM) as f64), ((W - RIGHT) as f64, (H - BOTTOM) as f64), axis);
-    draw_text(&mut img, LEFT, H - BOTTOM + 8, &format!("step {}", s0 as u64), axis);
+    line(
+        &mut img,
+        (LEFT as f64, TOP as f64),
+        (LEFT as f64, (H - BOTTOM) as f64),
+        axis,
+    );
+    line(
+        &mut img,
+        (LEFT as f64, (H - BOTTOM) as f64),
+        ((W - RIGHT) as f64, (H - BOTTOM) as f64),
+        axis,
+    );
+    draw_text(
+        &mut img,
+        LEFT,
+        H - BOTTOM + 8,
+        &format!("step {}", s0 as u64),
+        axis,
+    );
     let end = format!("{}", s1 as u64);
-    draw_text(&mut img, W - RIGHT - 8 * end.len() as u32, H - BOTTOM + 8, &end, axis);
-    draw_text(&mut img, W / 2 - 100, H - 20, "training step (log-scale loss)", axis);
+    draw_text(
+        &mut img,
+        W - RIGHT - 8 * end.len() as u32,
+        H - BOTTOM + 8,
+        &end,
+        axis,
+    );
+    draw_text(
+        &mut img,
+        W / 2 - 100,
+        H - 20,
+        "training step (log-scale loss)",
+        axis,
+    );
     let bucket = history.len().div_ceil(800).max(1);
     for (k, (name, color, f)) in series.iter().enumerate() {
         draw_text(&mut img, LEFT + 10 + k as u32 * 110, 14, name, *color);
@@ -84,7 +138,12 @@ pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
             .chunks(bucket)
             .filter_map(|c| {
                 let vals: Vec<f64> = c.iter().map(f).filter(|v| positive(*v)).collect();
-                (!vals.is_empty()).then(|| (px(c[c.len() / 2].step as f64), py(vals.iter().sum::<f64>() / vals.len() as f64)))
+                (!vals.is_empty()).then(|| {
+                    (
+                        px(c[c.len() / 2].step as f64),
+                        py(vals.iter().sum::<f64>() / vals.len() as f64),
+                    )
+                })
             })
             .collect();
         for w in pts.windows(2) {

@@ -51,7 +51,11 @@ pub struct TrainOptions {
 impl TrainOptions {
     /// The files a run writes besides the model: `<out stem>.run/`.
     pub fn run_dir(&self) -> PathBuf {
-        let stem = self.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let stem = self
+            .out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
         self.out.with_file_name(format!("{stem}.run"))
     }
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -59,7 +63,11 @@ impl TrainOptions {
     }
     /// `NAME.safetensors` -> `NAME.f16.safetensors`.
     pub fn f16_path(&self) -> PathBuf {
-        let stem = self.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let stem = self
+            .out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
         self.out.with_file_name(format!("{stem}.f16.safetensors"))
     }
 
@@ -88,12 +96,24 @@ pub struct LossRecord {
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Finished { steps: u64, last: Option<LossRecord> },
-    Interrupted { step: u64, checkpoint: PathBuf },
+    Finished {
+        steps: u64,
+        last: Option<LossRecord>,
+    },
+    Interrupted {
+        step: u64,
+        checkpoint: PathBuf,
+    },
 }
 
 /// Network output and perceptual losses for one content batch.
-pub fn compute_losses(model: &Trainable, vgg: &Vgg16, cfg: &LossConfig, style: &StyleTarget, x: &Tensor) -> Result<Losses> {
+pub fn compute_losses(
+    model: &Trainable,
+    vgg: &Vgg16,
+    cfg: &LossConfig,
+    style: &StyleTarget,
+    x: &Tensor,
+) -> Result<Losses> {
     let y = model.net.forward_raw(x)?;
     Ok(perceptual_losses(vgg, cfg, style, x, &y)?)
 }
@@ -103,14 +123,24 @@ fn scalar(t: &Tensor) -> Result<f64> {
 }
 
 /// Loads the style image, scaled so its longer side is `style_size` if given.
-pub fn load_style(path: &Path, style_size: Option<u32>, device: &Device) -> Result<(Tensor, String)> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read style image", path.display()))?;
+pub fn load_style(
+    path: &Path,
+    style_size: Option<u32>,
+    device: &Device,
+) -> Result<(Tensor, String)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read style image", path.display()))?;
     let hash = hex(&sha2::Sha256::digest(&bytes));
     let mut img = stylecast::image_io::decode_rgb(&bytes, path)?;
     if let Some(s) = style_size {
         let (w, h) = img.dimensions();
         let f = s as f64 / w.max(h) as f64;
-        img = image::imageops::resize(&img, ((w as f64 * f).round() as u32).max(1), ((h as f64 * f).round() as u32).max(1), image::imageops::FilterType::Triangle);
+        img = image::imageops::resize(
+            &img,
+            ((w as f64 * f).round() as u32).max(1),
+            ((h as f64 * f).round() as u32).max(1),
+            image::imageops::FilterType::Triangle,
+        );
     }
     Ok((image_to_tensor(&img, device, DType::F32)?, hash))
 }
@@ -132,7 +162,13 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     let ds = Arc::new(Dataset::scan(&opts.dataset, opts.image_size, opts.seed)?);
 
     let model = Trainable::new(&opts.net, &device, opts.seed)?;
-    let mut adam = Adam::new(model.named_vars(), AdamConfig { lr: opts.lr, ..Default::default() })?;
+    let mut adam = Adam::new(
+        model.named_vars(),
+        AdamConfig {
+            lr: opts.lr,
+            ..Default::default()
+        },
+    )?;
     let mut start = 0u64;
     if let Some(ckpt) = resume {
         let loaded = checkpoint::load(ckpt, &device)?;
@@ -145,7 +181,9 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
                 serde_json::to_string(&loaded.state.options)?
             );
         }
-        model.load_weights(&loaded.params).with_context(|| format!("{}: checkpoint weights", ckpt.display()))?;
+        model
+            .load_weights(&loaded.params)
+            .with_context(|| format!("{}: checkpoint weights", ckpt.display()))?;
         for (name, slot) in adam.slots.iter_mut() {
             let (Some(m), Some(v)) = (loaded.m.get(name), loaded.v.get(name)) else {
                 bail!("{}: checkpoint lacks Adam state for {name}", ckpt.display());
@@ -166,8 +204,13 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let ckpt_path = opts.checkpoint_path();
     let log_path = run_dir.join("losses.jsonl");
-    let mut history = if start > 0 { read_log(&log_path, start) } else { Vec::new() };
-    let mut log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut history = if start > 0 {
+        read_log(&log_path, start)
+    } else {
+        Vec::new()
+    };
+    let mut log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     for r in &history {
         writeln!(log, "{}", serde_json::to_string(r)?)?;
     }
@@ -208,7 +251,8 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             style: scalar(&losses.style)? * opts.loss.style_weight,
             tv: scalar(&losses.tv)? * opts.loss.tv_weight,
             total: total_loss,
-            images_per_sec: opts.batch_size as f64 / now.duration_since(t_last).as_secs_f64().max(1e-9),
+            images_per_sec: opts.batch_size as f64
+                / now.duration_since(t_last).as_secs_f64().max(1e-9),
         };
         t_last = now;
         writeln!(log, "{}", serde_json::to_string(&rec)?)?;
@@ -222,24 +266,50 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         let done = step + 1;
         let stopping = stop.load(Ordering::SeqCst);
         if done % opts.checkpoint_every.max(1) == 0 || stopping {
-            checkpoint::save(&ckpt_path, &model, &adam, &CheckpointState { step: done, options: opts.clone() })?;
+            checkpoint::save(
+                &ckpt_path,
+                &model,
+                &adam,
+                &CheckpointState {
+                    step: done,
+                    options: opts.clone(),
+                },
+            )?;
         }
         if opts.preview_every > 0 && done % opts.preview_every == 0 {
             let y = candle_core::Module::forward(&model.net, &preview_x)?;
-            save_png(&tensor_to_image(&y)?, &run_dir.join(format!("preview-{done:06}.png")))?;
+            save_png(
+                &tensor_to_image(&y)?,
+                &run_dir.join(format!("preview-{done:06}.png")),
+            )?;
         }
-        if opts.time_limit.is_some_and(|l| t0.elapsed().as_secs_f64() >= l) && done < total {
+        if opts
+            .time_limit
+            .is_some_and(|l| t0.elapsed().as_secs_f64() >= l)
+            && done < total
+        {
             pb.println(format!("time limit reached at step {done}; finishing"));
             total = done;
             break;
         }
         if stopping && done < total {
             pb.abandon_with_message(format!("interrupted at step {done}; checkpoint saved"));
-            return Ok(Outcome::Interrupted { step: done, checkpoint: ckpt_path });
+            return Ok(Outcome::Interrupted {
+                step: done,
+                checkpoint: ckpt_path,
+            });
         }
     }
     pb.finish();
-    checkpoint::save(&ckpt_path, &model, &adam, &CheckpointState { step: total, options: opts.clone() })?;
+    checkpoint::save(
+        &ckpt_path,
+        &model,
+        &adam,
+        &CheckpointState {
+            step: total,
+            options: opts.clone(),
+        },
+    )?;
     let training = serde_json::json!({
         "steps": total,
         "batch_size": opts.batch_size,
@@ -260,7 +330,10 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     });
     let mut meta = ModelMeta::new(&opts.style_name, opts.net);
     meta.training = Some(training);
-    let mf = ModelFile { meta, tensors: model.weights() };
+    let mf = ModelFile {
+        meta,
+        tensors: model.weights(),
+    };
     mf.save(&opts.out)?;
     mf.to_dtype(DType::F16)?.save(&opts.f16_path())?;
     let y = candle_core::Module::forward(&model.net, &preview_x)?;
@@ -277,7 +350,10 @@ fn fit_within(img: &image::RgbImage, side: u32) -> image::RgbImage {
         return img.clone();
     }
     let f = side as f64 / w.max(h) as f64;
-    let (nw, nh) = (((w as f64 * f) as u32).max(8), ((h as f64 * f) as u32).max(8));
+    let (nw, nh) = (
+        ((w as f64 * f) as u32).max(8),
+        ((h as f64 * f) as u32).max(8),
+    );
     image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
@@ -291,11 +367,17 @@ fn read_log(path: &Path, upto: u64) -> Vec<LossRecord> {
 }
 
 fn progress_bar(total: u64, start: u64, visible: bool) -> indicatif::ProgressBar {
-    let pb = if visible { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
+    let pb = if visible {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} ETA {eta}  {msg}")
-            .expect("template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] step {pos}/{len} ETA {eta}  {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
     pb.set_position(start);
     pb.reset_eta();

@@ -9,11 +9,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
-use stylecast::conv::{Conv2d, ConvParams};
 use serde::{Deserialize, Serialize};
+use stylecast::conv::{Conv2d, ConvParams};
 
 /// The four layers the losses can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum VggLayer {
     #[value(name = "relu1_2")]
@@ -31,7 +43,12 @@ pub enum VggLayer {
 }
 
 impl VggLayer {
-    pub const ALL: [VggLayer; 4] = [VggLayer::Relu1_2, VggLayer::Relu2_2, VggLayer::Relu3_3, VggLayer::Relu4_3];
+    pub const ALL: [VggLayer; 4] = [
+        VggLayer::Relu1_2,
+        VggLayer::Relu2_2,
+        VggLayer::Relu3_3,
+        VggLayer::Relu4_3,
+    ];
     pub fn index(self) -> usize {
         self as usize
     }
@@ -43,8 +60,18 @@ impl VggLayer {
 /// torchvision `features` indices of the convolutions in blocks 1-4.
 const BLOCKS: [&[usize]; 4] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21]];
 /// Input channels of each conv, in order.
-const CHANNELS: [(usize, usize); 10] =
-    [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256), (256, 512), (512, 512), (512, 512)];
+const CHANNELS: [(usize, usize); 10] = [
+    (3, 64),
+    (64, 64),
+    (64, 128),
+    (128, 128),
+    (128, 256),
+    (256, 256),
+    (256, 256),
+    (256, 512),
+    (512, 512),
+    (512, 512),
+];
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -71,14 +98,20 @@ pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
         if p.is_file() {
             return Ok(p.to_path_buf());
         }
-        return Err(VggError::Bad { path: p.to_path_buf(), reason: "no such file (given with --vgg)".into() });
+        return Err(VggError::Bad {
+            path: p.to_path_buf(),
+            reason: "no such file (given with --vgg)".into(),
+        });
     }
     if let Some(p) = std::env::var_os(VGG_ENV) {
         let p = PathBuf::from(p);
         if p.is_file() {
             return Ok(p);
         }
-        return Err(VggError::Bad { path: p, reason: format!("no such file (from ${VGG_ENV})") });
+        return Err(VggError::Bad {
+            path: p,
+            reason: format!("no such file (from ${VGG_ENV})"),
+        });
     }
     let candidates = default_locations();
     for c in &candidates {
@@ -87,7 +120,11 @@ pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
         }
     }
     Err(VggError::NotFound {
-        tried: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        tried: candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         default: candidates[0].display().to_string(),
     })
 }
@@ -101,7 +138,9 @@ pub fn default_locations() -> Vec<PathBuf> {
     if let Some(d) = data_home {
         v.push(d.join("stylecast").join("vgg16-features.safetensors"));
     }
-    v.push(PathBuf::from("../shared/weights/vgg16-features.safetensors"));
+    v.push(PathBuf::from(
+        "../shared/weights/vgg16-features.safetensors",
+    ));
     v
 }
 
@@ -115,14 +154,19 @@ pub struct Vgg16 {
 impl Vgg16 {
     /// Loads the ten convolutions from safetensors or `.pth` onto `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self, VggError> {
-        let bad = |reason: String| VggError::Bad { path: path.to_path_buf(), reason };
+        let bad = |reason: String| VggError::Bad {
+            path: path.to_path_buf(),
+            reason,
+        };
         let names: Vec<String> = BLOCKS
             .iter()
             .flat_map(|b| b.iter())
             .flat_map(|i| [format!("features.{i}.weight"), format!("features.{i}.bias")])
             .collect();
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt" || e == "bin");
+        let is_pth = path
+            .extension()
+            .is_some_and(|e| e == "pth" || e == "pt" || e == "bin");
         if is_pth {
             let pth = candle_core::pickle::PthTensors::new(path, None)
                 .map_err(|e| bad(format!("not a PyTorch file ({e})")))?;
@@ -146,26 +190,53 @@ impl Vgg16 {
             let (cin, cout) = CHANNELS[k];
             let get = |suffix: &str, shape: &[usize]| -> Result<Tensor, VggError> {
                 let n = format!("features.{i}.{suffix}");
-                let t = tensors
-                    .get(&n)
-                    .ok_or_else(|| bad(format!("missing tensor {n}: not a torchvision-layout VGG-16")))?;
+                let t = tensors.get(&n).ok_or_else(|| {
+                    bad(format!(
+                        "missing tensor {n}: not a torchvision-layout VGG-16"
+                    ))
+                })?;
                 if t.dims() != shape {
-                    return Err(bad(format!("tensor {n} has shape {:?}, expected {:?}", t.dims(), shape)));
+                    return Err(bad(format!(
+                        "tensor {n} has shape {:?}, expected {:?}",
+                        t.dims(),
+                        shape
+                    )));
                 }
-                t.to_dtype(DType::F32).and_then(|t| t.to_device(device)).map_err(|e| bad(e.to_string()))
+                t.to_dtype(DType::F32)
+                    .and_then(|t| t.to_device(device))
+                    .map_err(|e| bad(e.to_string()))
             };
             let w = get("weight", &[cout, cin, 3, 3])?;
             let b = get("bias", &[cout])?;
             // Frozen: the loss network is never trained, so no kernel gradients.
-            convs.push(Conv2d::new(w, Some(b), ConvParams { stride: 1, padding: 1 }, true));
+            convs.push(Conv2d::new(
+                w,
+                Some(b),
+                ConvParams {
+                    stride: 1,
+                    padding: 1,
+                },
+                true,
+            ));
         }
         let mut it = convs.into_iter();
-        let blocks = BLOCKS.iter().map(|b| it.by_ref().take(b.len()).collect()).collect();
+        let blocks = BLOCKS
+            .iter()
+            .map(|b| it.by_ref().take(b.len()).collect())
+            .collect();
         let mean = Tensor::from_slice(&IMAGENET_MEAN.map(|m| m * 255.0), (1, 3, 1, 1), device)
             .map_err(|e| bad(e.to_string()))?;
-        let inv_std = Tensor::from_slice(&IMAGENET_STD.map(|s| 1.0 / (255.0 * s)), (1, 3, 1, 1), device)
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(Self { blocks, mean, inv_std })
+        let inv_std = Tensor::from_slice(
+            &IMAGENET_STD.map(|s| 1.0 / (255.0 * s)),
+            (1, 3, 1, 1),
+            device,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            blocks,
+            mean,
+            inv_std,
+        })
     }
 
     /// Features after relu1_2 .. relu4_3 for an NCHW batch in [0, 255], up to `last`.
@@ -194,6 +265,10 @@ impl Vgg16 {
 pub fn max_pool2x2(x: &Tensor) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
-    let x = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)? } else { x.clone() };
+    let x = if h % 2 == 1 || w % 2 == 1 {
+        x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
+    } else {
+        x.clone()
+    };
     x.reshape((n, c, h2, 2, w2, 2))?.max(5)?.max(3)
 }

@@ -17,14 +17,20 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        Self { channels: [32, 64, 128], residual_blocks: 5 }
+        Self {
+            channels: [32, 64, 128],
+            residual_blocks: 5,
+        }
     }
 }
 
 impl NetConfig {
     /// A narrower network (half the channels) for real time on small CPUs.
     pub fn small() -> Self {
-        Self { channels: [16, 32, 64], residual_blocks: 5 }
+        Self {
+            channels: [16, 32, 64],
+            residual_blocks: 5,
+        }
     }
 
     /// Every parameter's name and shape, in the pytorch/examples state-dict layout.

@@ -8,7 +8,9 @@
 //! transposed kernel, which candle runs as im2col + GEMM; the kernel gradient is skipped
 //! when the weights are frozen.
 
-use candle_core::{backend::BackendStorage, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor,
+};
 use candle_nn::VarBuilder;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +31,28 @@ pub struct Conv2d {
 
 impl Conv2d {
     pub fn new(weight: Tensor, bias: Option<Tensor>, params: ConvParams, frozen: bool) -> Self {
-        Self { weight, bias, params, frozen }
+        Self {
+            weight,
+            bias,
+            params,
+            frozen,
+        }
     }
 
     /// Weight `(cout, cin, k, k)` and bias `(cout)` named `weight` and `bias` under `vb`,
     /// initialised as PyTorch's `Conv2d` does when created fresh.
-    pub fn load(cin: usize, cout: usize, k: usize, params: ConvParams, vb: VarBuilder) -> Result<Self> {
+    pub fn load(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        params: ConvParams,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let bound = 1.0 / ((cin * k * k) as f64).sqrt();
-        let init = candle_nn::Init::Uniform { lo: -bound, up: bound };
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
         let weight = vb.get_with_hints((cout, cin, k, k), "weight", init)?;
         let bias = vb.get_with_hints(cout, "bias", init)?;
         Ok(Self::new(weight, Some(bias), params, false))
@@ -57,10 +73,14 @@ impl Module for Conv2d {
         let mut y = if x.device().is_cpu() && stride == 1 && !needs_grad {
             conv2d_im2col_cpu(&x.detach(), &self.weight.detach(), padding)?
         } else {
-            x.detach().conv2d(&self.weight.detach(), padding, stride, 1, 1)?
+            x.detach()
+                .conv2d(&self.weight.detach(), padding, stride, 1, 1)?
         };
         if needs_grad {
-            let op = ConvGrad { params: self.params, frozen: self.frozen };
+            let op = ConvGrad {
+                params: self.params,
+                frozen: self.frozen,
+            };
             y = (y + x.apply_op2(&self.weight, op)?)?;
         }
         match &self.bias {
@@ -77,7 +97,12 @@ impl Module for Conv2d {
 /// Bands keep the column matrix near 16 MB, so 1280x720 frames need no gigabytes.
 fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     const BAND_BYTES: usize = 16 << 20;
-    let x = if padding > 0 { x.pad_with_zeros(2, padding, padding)?.pad_with_zeros(3, padding, padding)? } else { x.clone() };
+    let x = if padding > 0 {
+        x.pad_with_zeros(2, padding, padding)?
+            .pad_with_zeros(3, padding, padding)?
+    } else {
+        x.clone()
+    };
     let (n, c, hp, wp) = x.dims4()?;
     let (o, _, k, _) = w.dims4()?;
     let (h, wd) = (hp + 1 - k, wp + 1 - k);
@@ -102,7 +127,11 @@ fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
             bands.push(wm.matmul(&cols)?.reshape((1, o, b, wd))?);
             r0 += b;
         }
-        images.push(if bands.len() == 1 { bands.remove(0) } else { Tensor::cat(&bands, 2)? });
+        images.push(if bands.len() == 1 {
+            bands.remove(0)
+        } else {
+            Tensor::cat(&bands, 2)?
+        });
     }
     if images.len() == 1 {
         Ok(images.remove(0))
@@ -142,13 +171,16 @@ fn dilate(x: &Tensor, dim: usize, s: usize) -> Result<Tensor> {
     }
     let mut shape = x.dims().to_vec();
     shape[dim] = n * s;
-    Tensor::cat(&parts, dim + 1)?.reshape(shape)?.narrow(dim, 0, (n - 1) * s + 1)
+    Tensor::cat(&parts, dim + 1)?
+        .reshape(shape)?
+        .narrow(dim, 0, (n - 1) * s + 1)
 }
 
 fn flip(x: &Tensor, dim: usize) -> Result<Tensor> {
     let n = x.dim(dim)?;
     let idx: Vec<u32> = (0..n as u32).rev().collect();
-    x.contiguous()?.index_select(&Tensor::new(idx.as_slice(), x.device())?, dim)
+    x.contiguous()?
+        .index_select(&Tensor::new(idx.as_slice(), x.device())?, dim)
 }
 
 impl CustomOp2 for ConvGrad {
@@ -156,7 +188,13 @@ impl CustomOp2 for ConvGrad {
         "conv2d-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, _: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        _: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let shape = self.out_shape(l1, l2)?;
         let n = shape.elem_count();
         let st = match s1.dtype() {
@@ -183,7 +221,13 @@ impl CustomOp2 for ConvGrad {
         Ok((st, shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let ConvParams { stride, padding } = self.params;
         let (_, _, h, wd) = x.dims4()?;
         let (_, _, k, _) = w.dims4()?;
@@ -195,8 +239,16 @@ impl CustomOp2 for ConvGrad {
             let gx = gd.conv2d(&wt, k - 1 - padding, 1, 1, 1)?;
             // Rows/columns that no output window reached (stride 2, odd remainder) get zero.
             let (_, _, gh, gw) = gx.dims4()?;
-            let gx = if gh < h { gx.pad_with_zeros(2, 0, h - gh)? } else { gx };
-            let gx = if gw < wd { gx.pad_with_zeros(3, 0, wd - gw)? } else { gx };
+            let gx = if gh < h {
+                gx.pad_with_zeros(2, 0, h - gh)?
+            } else {
+                gx
+            };
+            let gx = if gw < wd {
+                gx.pad_with_zeros(3, 0, wd - gw)?
+            } else {
+                gx
+            };
             Some(gx)
         } else {
             None
@@ -209,7 +261,11 @@ impl CustomOp2 for ConvGrad {
                 .conv2d(&g.transpose(0, 1)?, padding, 1, stride, 1)?
                 .transpose(0, 1)?;
             let (_, _, a, b) = gw.dims4()?;
-            let gw = if a != k || b != k { gw.narrow(2, 0, k)?.narrow(3, 0, k)? } else { gw };
+            let gw = if a != k || b != k {
+                gw.narrow(2, 0, k)?.narrow(3, 0, k)?
+            } else {
+                gw
+            };
             Some(gw)
         } else {
             None

@@ -21,13 +21,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), err: source }
+        Error::Io {
+            path: path.into(),
+            err: source,
+        }
     }
     pub fn image(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
-        Error::Image { path: path.into(), reason: reason.to_string() }
+        Error::Image {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
     }
     pub fn model(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
-        Error::Model { path: path.into(), reason: reason.to_string() }
+        Error::Model {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -44,7 +44,10 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             }
         }
         if r.format().is_none() {
-            return Err(Error::image(path, "unknown image format (expected JPEG, PNG or WebP)"));
+            return Err(Error::image(
+                path,
+                "unknown image format (expected JPEG, PNG or WebP)",
+            ));
         }
         Ok(r)
     };
@@ -52,8 +55,13 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     // JPEG decoders fill a truncated file's missing rows with grey and report success;
     // a complete JPEG ends with an end-of-image marker (FF D9), which entropy-coded data
     // cannot contain, so its absence means the file was cut short.
-    if probe.format() == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
-        return Err(Error::image(path, "truncated JPEG (no end-of-image marker)"));
+    if probe.format() == Some(image::ImageFormat::Jpeg)
+        && !bytes.windows(2).any(|w| w == [0xFF, 0xD9])
+    {
+        return Err(Error::image(
+            path,
+            "truncated JPEG (no end-of-image marker)",
+        ));
     }
     let (w, h) = probe.into_dimensions().map_err(|e| Error::image(path, e))?;
     if w > MAX_SIDE || h > MAX_SIDE {
@@ -63,7 +71,10 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         ));
     }
     if w == 0 || h == 0 {
-        return Err(Error::image(path, format!("image is {w}x{h}, it has no pixels")));
+        return Err(Error::image(
+            path,
+            format!("image is {w}x{h}, it has no pixels"),
+        ));
     }
     let mut r = reader()?;
     let mut limits = image::Limits::default();
@@ -86,16 +97,24 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
 /// RGB image to a (1, 3, H, W) tensor with values in [0, 255].
 pub fn image_to_tensor(img: &RgbImage, device: &Device, dtype: DType) -> Result<Tensor> {
     let (w, h) = img.dimensions();
-    let t = Tensor::from_vec(img.as_raw().clone(), (h as usize, w as usize, 3), &Device::Cpu)?
-        .permute((2, 0, 1))?
-        .to_dtype(DType::F32)?
-        .unsqueeze(0)?;
+    let t = Tensor::from_vec(
+        img.as_raw().clone(),
+        (h as usize, w as usize, 3),
+        &Device::Cpu,
+    )?
+    .permute((2, 0, 1))?
+    .to_dtype(DType::F32)?
+    .unsqueeze(0)?;
     Ok(t.to_device(device)?.to_dtype(dtype)?)
 }
 
 /// A (1, 3, H, W) or (3, H, W) tensor in [0, 255] to an RGB image (rounded, clamped).
 pub fn tensor_to_image(t: &Tensor) -> Result<RgbImage> {
-    let t = if t.rank() == 4 { t.squeeze(0)? } else { t.clone() };
+    let t = if t.rank() == 4 {
+        t.squeeze(0)?
+    } else {
+        t.clone()
+    };
     let (c, h, w) = t.dims3()?;
     if c != 3 {
         return Err(Error::Invalid(format!("expected 3 channels, got {c}")));
@@ -115,7 +134,11 @@ pub fn tensor_to_image(t: &Tensor) -> Result<RgbImage> {
 
 /// Peak signal-to-noise ratio in dB between two same-size 8-bit images.
 pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions(), "psnr needs same-size images");
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "psnr needs same-size images"
+    );
     let mse = a
         .as_raw()
         .iter()

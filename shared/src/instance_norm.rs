@@ -23,7 +23,12 @@ impl InstanceNorm {
     pub fn new(channels: usize, stat_dtype: DType, vb: VarBuilder) -> Result<Self> {
         let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
         let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
-        Ok(Self { weight, bias, eps: Self::EPS, stat_dtype })
+        Ok(Self {
+            weight,
+            bias,
+            eps: Self::EPS,
+            stat_dtype,
+        })
     }
 }
 

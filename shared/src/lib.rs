@@ -34,7 +34,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -60,8 +63,14 @@ pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
         Some(rest) => rest
             .strip_prefix(':')
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| Error::Invalid(format!("bad device {spec:?}: use cpu, cuda or cuda:N")))?,
-        None => return Err(Error::Invalid(format!("unknown device {spec:?}: use cpu, cuda or cuda:N"))),
+            .ok_or_else(|| {
+                Error::Invalid(format!("bad device {spec:?}: use cpu, cuda or cuda:N"))
+            })?,
+        None => {
+            return Err(Error::Invalid(format!(
+                "unknown device {spec:?}: use cpu, cuda or cuda:N"
+            )))
+        }
     };
     if !candle_core::utils::cuda_is_available() {
         return Err(Error::Invalid(format!(

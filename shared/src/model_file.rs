@@ -28,7 +28,11 @@ pub struct ModelMeta {
 
 impl ModelMeta {
     pub fn new(style: impl Into<String>, config: NetConfig) -> Self {
-        Self { config, style: style.into(), training: None }
+        Self {
+            config,
+            style: style.into(),
+            training: None,
+        }
     }
 }
 
@@ -52,7 +56,10 @@ fn dtype_name(d: DType) -> &'static str {
 impl ModelFile {
     /// The dtype its tensors are stored in (that of `conv1.conv2d.weight`).
     pub fn dtype(&self) -> DType {
-        self.tensors.get("conv1.conv2d.weight").map(|t| t.dtype()).unwrap_or(DType::F32)
+        self.tensors
+            .get("conv1.conv2d.weight")
+            .map(|t| t.dtype())
+            .unwrap_or(DType::F32)
     }
 
     /// Loads and validates a model file. Tensors keep the stored dtype, on `device`.
@@ -81,7 +88,10 @@ impl ModelFile {
                 safetensors::Dtype::F16 => DType::F16,
                 safetensors::Dtype::BF16 => DType::BF16,
                 other => {
-                    return Err(Error::model(path, format!("tensor {name} has dtype {other:?}; expected F32 or F16")))
+                    return Err(Error::model(
+                        path,
+                        format!("tensor {name} has dtype {other:?}; expected F32 or F16"),
+                    ))
                 }
             };
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
@@ -103,7 +113,10 @@ impl ModelFile {
     /// buffers that older published models carry are dropped: instance norm ignores them.
     pub fn import_pth(path: &Path, style: &str) -> Result<Self> {
         if !path.exists() {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
         }
         let all = candle_core::pickle::read_all(path)
             .map_err(|e| Error::model(path, format!("not a PyTorch state dict ({e})")))?;
@@ -114,7 +127,10 @@ impl ModelFile {
             .collect::<Result<_>>()?;
         let config = infer_config(&tensors, path)?;
         validate(&tensors, &config, path)?;
-        Ok(Self { meta: ModelMeta::new(style, config), tensors })
+        Ok(Self {
+            meta: ModelMeta::new(style, config),
+            tensors,
+        })
     }
 
     /// A copy with every tensor cast to `dtype`.
@@ -124,7 +140,10 @@ impl ModelFile {
             .iter()
             .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?)))
             .collect::<Result<_>>()?;
-        Ok(Self { meta: self.meta.clone(), tensors })
+        Ok(Self {
+            meta: self.meta.clone(),
+            tensors,
+        })
     }
 
     /// Serialises to safetensors bytes in the tensors' current dtype.
@@ -132,7 +151,10 @@ impl ModelFile {
         let mut md = HashMap::new();
         md.insert("format".to_string(), FORMAT_NAME.to_string());
         md.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-        md.insert("config".to_string(), serde_json::to_string(&self.meta.config).expect("config serialises"));
+        md.insert(
+            "config".to_string(),
+            serde_json::to_string(&self.meta.config).expect("config serialises"),
+        );
         md.insert("style".to_string(), self.meta.style.clone());
         md.insert("dtype".to_string(), dtype_name(self.dtype()).to_string());
         if let Some(t) = &self.meta.training {
@@ -148,13 +170,17 @@ impl ModelFile {
 }
 
 /// Serialises named tensors (f32 or f16, any device) plus string metadata to safetensors.
-pub fn serialize_tensors(tensors: &HashMap<String, Tensor>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+pub fn serialize_tensors(
+    tensors: &HashMap<String, Tensor>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let sorted: BTreeMap<&String, &Tensor> = tensors.iter().collect();
     let views: Vec<(String, TensorBytes)> = sorted
         .into_iter()
         .map(|(k, t)| Ok((k.clone(), TensorBytes::new(&t.to_device(&Device::Cpu)?)?)))
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Invalid(format!("cannot serialise tensors: {e}")))
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Invalid(format!("cannot serialise tensors: {e}")))
 }
 
 /// A tensor's raw little-endian bytes, as safetensors wants them.
@@ -167,14 +193,33 @@ struct TensorBytes {
 impl TensorBytes {
     fn new(t: &Tensor) -> Result<Self> {
         let (dtype, data) = match t.dtype() {
-            DType::F32 => (safetensors::Dtype::F32, t.flatten_all()?.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            DType::F32 => (
+                safetensors::Dtype::F32,
+                t.flatten_all()?
+                    .to_vec1::<f32>()?
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
             DType::F16 => (
                 safetensors::Dtype::F16,
-                t.flatten_all()?.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.flatten_all()?
+                    .to_vec1::<half::f16>()?
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
             ),
-            d => return Err(Error::Invalid(format!("cannot save dtype {d:?}: use f32 or f16"))),
+            d => {
+                return Err(Error::Invalid(format!(
+                    "cannot save dtype {d:?}: use f32 or f16"
+                )))
+            }
         };
-        Ok(Self { dtype, shape: t.dims().to_vec(), data })
+        Ok(Self {
+            dtype,
+            shape: t.dims().to_vec(),
+            data,
+        })
     }
 }
 
@@ -195,13 +240,22 @@ impl safetensors::View for TensorBytes {
 
 /// Buffers that instance norm never reads; pytorch/examples' published models carry them.
 fn is_ignored_buffer(name: &str) -> bool {
-    name.ends_with(".running_mean") || name.ends_with(".running_var") || name.ends_with(".num_batches_tracked")
+    name.ends_with(".running_mean")
+        || name.ends_with(".running_var")
+        || name.ends_with(".num_batches_tracked")
 }
 
-fn parse_meta(md: &HashMap<String, String>, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<ModelMeta> {
+fn parse_meta(
+    md: &HashMap<String, String>,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<ModelMeta> {
     if let Some(fmt) = md.get("format") {
         if fmt != FORMAT_NAME {
-            return Err(Error::model(path, format!("format is {fmt:?}, expected {FORMAT_NAME:?}")));
+            return Err(Error::model(
+                path,
+                format!("format is {fmt:?}, expected {FORMAT_NAME:?}"),
+            ));
         }
         let version: u32 = md
             .get("format_version")
@@ -217,17 +271,27 @@ fn parse_meta(md: &HashMap<String, String>, tensors: &HashMap<String, Tensor>, p
     // A bare state dict (e.g. exported from PyTorch with safetensors) has no metadata:
     // infer the config from the shapes and name the style after the file.
     let config = match md.get("config") {
-        Some(c) => serde_json::from_str(c).map_err(|e| Error::model(path, format!("bad config metadata: {e}")))?,
+        Some(c) => serde_json::from_str(c)
+            .map_err(|e| Error::model(path, format!("bad config metadata: {e}")))?,
         None => infer_config(tensors, path)?,
     };
     let style = md.get("style").cloned().unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "unnamed".into())
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "unnamed".into())
     });
     let training = match md.get("training") {
-        Some(t) => Some(serde_json::from_str(t).map_err(|e| Error::model(path, format!("bad training metadata: {e}")))?),
+        Some(t) => Some(
+            serde_json::from_str(t)
+                .map_err(|e| Error::model(path, format!("bad training metadata: {e}")))?,
+        ),
         None => None,
     };
-    Ok(ModelMeta { config, style, training })
+    Ok(ModelMeta {
+        config,
+        style,
+        training,
+    })
 }
 
 /// Reads the network's widths and depth off the parameter shapes.
@@ -247,30 +311,51 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<Ne
     while tensors.contains_key(&format!("res{}.conv1.conv2d.weight", residual_blocks + 1)) {
         residual_blocks += 1;
     }
-    Ok(NetConfig { channels, residual_blocks })
+    Ok(NetConfig {
+        channels,
+        residual_blocks,
+    })
 }
 
 /// Checks names, shapes and finiteness against what `config` requires.
 pub fn validate(tensors: &HashMap<String, Tensor>, config: &NetConfig, path: &Path) -> Result<()> {
     let expected = config.param_shapes();
     for (name, shape) in &expected {
-        let t = tensors.get(name).ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
         if t.dims() != shape.as_slice() {
             return Err(Error::model(
                 path,
-                format!("tensor {name} has shape {:?}, expected {:?}", t.dims(), shape),
+                format!(
+                    "tensor {name} has shape {:?}, expected {:?}",
+                    t.dims(),
+                    shape
+                ),
             ));
         }
         let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::model(path, format!("tensor {name} holds a non-finite value ({}) at index {i}", values[i])));
+            return Err(Error::model(
+                path,
+                format!(
+                    "tensor {name} holds a non-finite value ({}) at index {i}",
+                    values[i]
+                ),
+            ));
         }
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let mut unknown: Vec<&String> = tensors.keys().filter(|k| !known.contains(k.as_str())).collect();
+    let mut unknown: Vec<&String> = tensors
+        .keys()
+        .filter(|k| !known.contains(k.as_str()))
+        .collect();
     if !unknown.is_empty() {
         unknown.sort();
-        return Err(Error::model(path, format!("unexpected tensors {unknown:?}")));
+        return Err(Error::model(
+            path,
+            format!("unexpected tensors {unknown:?}"),
+        ));
     }
     Ok(())
 }

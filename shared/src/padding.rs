@@ -45,7 +45,13 @@ fn reflect_axis(x: &Tensor, dim: usize, before: usize, after: usize) -> Result<T
 }
 
 /// Pads the last two dims of an NCHW tensor by reflection: (top, bottom, left, right).
-pub fn reflection_pad2d(x: &Tensor, top: usize, bottom: usize, left: usize, right: usize) -> Result<Tensor> {
+pub fn reflection_pad2d(
+    x: &Tensor,
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+) -> Result<Tensor> {
     let x = reflect_axis(x, 3, left, right)?;
     reflect_axis(&x, 2, top, bottom)
 }

@@ -35,7 +35,9 @@ impl std::str::FromStr for Precision {
         match s.to_ascii_lowercase().as_str() {
             "f32" | "fp32" | "float32" => Ok(Precision::F32),
             "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
-            _ => Err(Error::Invalid(format!("unknown precision {s:?}: use f32 or f16"))),
+            _ => Err(Error::Invalid(format!(
+                "unknown precision {s:?}: use f32 or f16"
+            ))),
         }
     }
 }
@@ -55,7 +57,11 @@ pub struct StylizeOptions {
 
 impl Default for StylizeOptions {
     fn default() -> Self {
-        Self { max_side: None, strength: 1.0, preserve_colors: false }
+        Self {
+            max_side: None,
+            strength: 1.0,
+            preserve_colors: false,
+        }
     }
 }
 
@@ -83,7 +89,12 @@ impl Stylizer {
             .collect::<Result<_>>()?;
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
         let net = TransformerNet::new(vb, &model.meta.config)?;
-        Ok(Self { net, meta: model.meta.clone(), device: device.clone(), precision })
+        Ok(Self {
+            net,
+            meta: model.meta.clone(),
+            device: device.clone(),
+            precision,
+        })
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -101,14 +112,19 @@ impl Stylizer {
 
     /// Runs the network on an NCHW batch in [0, 255]; any size, output clamped.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = x.to_device(&self.device)?.to_dtype(self.precision.dtype())?;
+        let x = x
+            .to_device(&self.device)?
+            .to_dtype(self.precision.dtype())?;
         Ok(self.net.forward(&x)?)
     }
 
     /// Stylizes one image with the given options; the output has the input's size.
     pub fn stylize(&self, img: &RgbImage, opts: &StylizeOptions) -> Result<RgbImage> {
         if !(0.0..=1.0).contains(&opts.strength) {
-            return Err(Error::Invalid(format!("strength must be within 0..1, got {}", opts.strength)));
+            return Err(Error::Invalid(format!(
+                "strength must be within 0..1, got {}",
+                opts.strength
+            )));
         }
         let (w, h) = img.dimensions();
         let scaled;
@@ -116,7 +132,10 @@ impl Stylizer {
             Some(m) if m == 0 => return Err(Error::Invalid("max_side must be positive".into())),
             Some(m) if w.max(h) > m => {
                 let s = m as f64 / w.max(h) as f64;
-                let (nw, nh) = (((w as f64 * s).round() as u32).max(1), ((h as f64 * s).round() as u32).max(1));
+                let (nw, nh) = (
+                    ((w as f64 * s).round() as u32).max(1),
+                    ((h as f64 * s).round() as u32).max(1),
+                );
                 scaled = image::imageops::resize(img, nw, nh, FilterType::Triangle);
                 &scaled
             }
@@ -168,7 +187,9 @@ pub fn preserve_colors(original: &RgbImage, stylized: &RgbImage) -> RgbImage {
 pub fn blend(original: &RgbImage, stylized: &RgbImage, strength: f32) -> RgbImage {
     let mut out = stylized.clone();
     for (o, s) in out.as_mut().iter_mut().zip(original.as_raw()) {
-        *o = (strength * *o as f32 + (1.0 - strength) * *s as f32).round().clamp(0.0, 255.0) as u8;
+        *o = (strength * *o as f32 + (1.0 - strength) * *s as f32)
+            .round()
+            .clamp(0.0, 255.0) as u8;
     }
     out
 }

@@ -20,8 +20,17 @@ pub struct ConvLayer {
 
 impl ConvLayer {
     pub fn new(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
-        let conv = Conv2d::load(cin, cout, k, ConvParams { stride, padding: 0 }, vb.pp("conv2d"))?;
-        Ok(Self { pad: ReflectionPad2d(k / 2), conv })
+        let conv = Conv2d::load(
+            cin,
+            cout,
+            k,
+            ConvParams { stride, padding: 0 },
+            vb.pp("conv2d"),
+        )?;
+        Ok(Self {
+            pad: ReflectionPad2d(k / 2),
+            conv,
+        })
     }
 }
 
@@ -40,7 +49,10 @@ pub struct UpsampleConvLayer {
 
 impl UpsampleConvLayer {
     pub fn new(cin: usize, cout: usize, k: usize, upsample: bool, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { upsample, conv: ConvLayer::new(cin, cout, k, 1, vb)? })
+        Ok(Self {
+            upsample,
+            conv: ConvLayer::new(cin, cout, k, 1, vb)?,
+        })
     }
 }
 
@@ -161,7 +173,11 @@ impl Module for TransformerNet {
         let pw = w.next_multiple_of(4).max(MIN_SIDE) - w;
         let padded = reflection_pad2d(x, 0, ph, 0, pw)?;
         let y = self.forward_raw(&padded)?;
-        let y = if ph > 0 || pw > 0 { y.narrow(2, 0, h)?.narrow(3, 0, w)? } else { y };
+        let y = if ph > 0 || pw > 0 {
+            y.narrow(2, 0, h)?.narrow(3, 0, w)?
+        } else {
+            y
+        };
         y.clamp(0f32, 255f32)
     }
 }

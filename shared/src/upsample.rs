@@ -23,7 +23,10 @@ mod tests {
         let x = Tensor::arange(0f32, 24., &Device::Cpu)?.reshape((1, 2, 3, 4))?;
         let a = upsample_nearest2x(&x)?;
         let b = x.upsample_nearest2d(6, 8)?;
-        assert_eq!(a.flatten_all()?.to_vec1::<f32>()?, b.flatten_all()?.to_vec1::<f32>()?);
+        assert_eq!(
+            a.flatten_all()?.to_vec1::<f32>()?,
+            b.flatten_all()?.to_vec1::<f32>()?
+        );
         Ok(())
     }
 }

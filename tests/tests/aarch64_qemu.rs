@@ -34,23 +34,38 @@ fn find_qemu() -> Option<PathBuf> {
 /// (max |a-b| over all channels, number of values that differ)
 fn max_abs_diff(a: &RgbImage, b: &RgbImage) -> (u8, usize) {
     assert_eq!(a.dimensions(), b.dimensions(), "size mismatch");
-    a.as_raw().iter().zip(b.as_raw()).fold((0u8, 0usize), |(m, n), (&x, &y)| {
-        let d = x.abs_diff(y);
-        (m.max(d), n + (d != 0) as usize)
-    })
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .fold((0u8, 0usize), |(m, n), (&x, &y)| {
+            let d = x.abs_diff(y);
+            (m.max(d), n + (d != 0) as usize)
+        })
 }
 
 fn assert_close(what: &str, got: &RgbImage, want: &RgbImage) {
     let (max, n) = max_abs_diff(got, want);
     let p = psnr(got, want);
-    eprintln!("aarch64_qemu: {what}: max abs diff {max}, {n} of {} values differ, PSNR {p:.1} dB", got.as_raw().len());
-    assert!(max <= 1, "{what}: max abs pixel difference {max} > 1 (PSNR {p:.1} dB)");
+    eprintln!(
+        "aarch64_qemu: {what}: max abs diff {max}, {n} of {} values differ, PSNR {p:.1} dB",
+        got.as_raw().len()
+    );
+    assert!(
+        max <= 1,
+        "{what}: max abs pixel difference {max} > 1 (PSNR {p:.1} dB)"
+    );
     assert!(p >= 50.0, "{what}: PSNR {p:.1} dB < 50 dB");
 }
 
 /// Runs an edge-runtime binary in file mode, under `qemu -L sysroot` when given, and reads
 /// back its PNG.
-fn run_edge_runtime(qemu: Option<(&Path, &std::ffi::OsStr)>, exe: &Path, model: &Path, input: &Path, out: &Path) -> RgbImage {
+fn run_edge_runtime(
+    qemu: Option<(&Path, &std::ffi::OsStr)>,
+    exe: &Path,
+    model: &Path,
+    input: &Path,
+    out: &Path,
+) -> RgbImage {
     let (cmd, mut c) = match qemu {
         Some((q, sysroot)) => {
             let mut c = Command::new(q);
@@ -80,13 +95,22 @@ fn run_edge_runtime(qemu: Option<(&Path, &std::ffi::OsStr)>, exe: &Path, model: 
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    eprintln!("aarch64_qemu: {} took {:.1} s", exe.display(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "aarch64_qemu: {} took {:.1} s",
+        exe.display(),
+        t.elapsed().as_secs_f64()
+    );
     let pngs: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
-    assert_eq!(pngs.len(), 1, "expected one PNG in {}, found {pngs:?}", out.display());
+    assert_eq!(
+        pngs.len(),
+        1,
+        "expected one PNG in {}, found {pngs:?}",
+        out.display()
+    );
     load_rgb(&pngs[0]).unwrap()
 }
 
@@ -102,12 +126,17 @@ fn aarch64_build_under_qemu_matches_the_library() {
         );
         return;
     };
-    assert!(bin.is_file(), "STYLECAST_AARCH64_BIN={} is not a file", bin.display());
+    assert!(
+        bin.is_file(),
+        "STYLECAST_AARCH64_BIN={} is not a file",
+        bin.display()
+    );
     let qemu = find_qemu().expect(
         "STYLECAST_AARCH64_BIN is set but no qemu-aarch64 or qemu-aarch64-static on PATH \
          (apt-get install qemu-user-static, or set STYLECAST_QEMU)",
     );
-    let sysroot = std::env::var_os("STYLECAST_AARCH64_SYSROOT").unwrap_or_else(|| "/usr/aarch64-linux-gnu".into());
+    let sysroot = std::env::var_os("STYLECAST_AARCH64_SYSROOT")
+        .unwrap_or_else(|| "/usr/aarch64-linux-gnu".into());
     assert!(
         Path::new(&sysroot).join("lib/ld-linux-aarch64.so.1").exists(),
         "{}: no aarch64 loader (apt-get install libc6-arm64-cross, or set STYLECAST_AARCH64_SYSROOT)",
@@ -130,16 +159,27 @@ fn aarch64_build_under_qemu_matches_the_library() {
     let out = dir.path().join("out-aarch64");
     let got = run_edge_runtime(Some((&qemu, &sysroot)), &bin, &model, &photo, &out);
     assert_eq!(got.dimensions(), (96, 64));
-    assert_close("aarch64 (qemu) vs library (x86-64, in process)", &got, &want);
+    assert_close(
+        "aarch64 (qemu) vs library (x86-64, in process)",
+        &got,
+        &want,
+    );
 
     // The x86-64 binary of the same profile, if it was built (cargo test --workspace builds it).
     let exe = std::env::current_exe().unwrap();
-    let host_bin = exe.parent().and_then(|p| p.parent()).unwrap().join(format!("edge-runtime{}", std::env::consts::EXE_SUFFIX));
+    let host_bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join(format!("edge-runtime{}", std::env::consts::EXE_SUFFIX));
     if host_bin.is_file() {
         let out = dir.path().join("out-host");
         let host = run_edge_runtime(None, &host_bin, &model, &photo, &out);
         assert_close("aarch64 (qemu) vs x86-64 edge-runtime", &got, &host);
     } else {
-        eprintln!("aarch64_qemu: note: {} not built; compared with the library only", host_bin.display());
+        eprintln!(
+            "aarch64_qemu: note: {} not built; compared with the library only",
+            host_bin.display()
+        );
     }
 }

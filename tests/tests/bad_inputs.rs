@@ -27,16 +27,26 @@ fn run_edge(model: &Path, input: &Path) -> (i32, String) {
         .arg("--quiet")
         .output()
         .unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn expect_failure(model: &Path, input: &Path, culprit: &Path, words: &[&str]) {
     let (code, err) = run_edge(model, input);
     assert_ne!(code, 0, "should fail: {err}");
     assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(&culprit.display().to_string()), "error should name {}: {err}", culprit.display());
+    assert!(
+        err.contains(&culprit.display().to_string()),
+        "error should name {}: {err}",
+        culprit.display()
+    );
     let lower = err.to_lowercase();
-    assert!(words.iter().any(|w| lower.contains(w)), "error should say one of {words:?}: {err}");
+    assert!(
+        words.iter().any(|w| lower.contains(w)),
+        "error should say one of {words:?}: {err}"
+    );
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -44,7 +54,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -67,7 +81,10 @@ fn huge_png() -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
     v.extend(png_chunk(b"IHDR", &ihdr));
-    v.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    v.extend(png_chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
     v.extend(png_chunk(b"IEND", &[]));
     v
 }
@@ -86,14 +103,29 @@ fn bad_images_are_named_and_explained() {
     let missing = d.join("missing.jpg");
     let (code, err) = run_edge(&model, &missing);
     assert_ne!(code, 0);
-    assert!(err.contains("missing.jpg") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("missing.jpg") && err.contains("no such file"),
+        "{err}"
+    );
     assert_eq!(err.matches("no such file").count(), 1, "said twice: {err}");
 
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("empty.jpg", vec![], &["empty"]),
-        ("text.jpg", b"hello, this is not a picture\n".to_vec(), &["not a readable image"]),
-        ("truncated.jpg", jpeg[..jpeg.len() / 2].to_vec(), &["not a readable image"]),
-        ("truncated.png", png[..png.len() / 2].to_vec(), &["not a readable image"]),
+        (
+            "text.jpg",
+            b"hello, this is not a picture\n".to_vec(),
+            &["not a readable image"],
+        ),
+        (
+            "truncated.jpg",
+            jpeg[..jpeg.len() / 2].to_vec(),
+            &["not a readable image"],
+        ),
+        (
+            "truncated.png",
+            png[..png.len() / 2].to_vec(),
+            &["not a readable image"],
+        ),
         ("huge.png", huge_png(), &["40000x40000", "limit"]),
     ];
     for (name, bytes, words) in cases {
@@ -119,7 +151,9 @@ fn huge_png_is_refused_before_allocating() {
 }
 
 fn base_tensors() -> HashMap<String, Tensor> {
-    ModelFile::load(&model_path(), &Device::Cpu).unwrap().tensors
+    ModelFile::load(&model_path(), &Device::Cpu)
+        .unwrap()
+        .tensors
 }
 
 fn save_raw(path: &Path, tensors: &HashMap<String, Tensor>) {
@@ -146,10 +180,18 @@ fn bad_models_are_named_and_explained() {
     expect_failure(&truncated, &photo, &truncated, &["truncated"]);
 
     let mut t = base_tensors();
-    t.insert("res3.conv1.conv2d.weight".into(), Tensor::zeros((128, 128, 3, 1), DType::F32, &Device::Cpu).unwrap());
+    t.insert(
+        "res3.conv1.conv2d.weight".into(),
+        Tensor::zeros((128, 128, 3, 1), DType::F32, &Device::Cpu).unwrap(),
+    );
     let wrong_shape = d.join("wrong_shape.safetensors");
     save_raw(&wrong_shape, &t);
-    expect_failure(&wrong_shape, &photo, &wrong_shape, &["res3.conv1.conv2d.weight has shape [128, 128, 3, 1], expected [128, 128, 3, 3]"]);
+    expect_failure(
+        &wrong_shape,
+        &photo,
+        &wrong_shape,
+        &["res3.conv1.conv2d.weight has shape [128, 128, 3, 1], expected [128, 128, 3, 3]"],
+    );
 
     let mut t = base_tensors();
     t.remove("in4.bias");
@@ -160,15 +202,26 @@ fn bad_models_are_named_and_explained() {
     let mut t = base_tensors();
     let mut v = t["deconv1.conv2d.bias"].to_vec1::<f32>().unwrap();
     v[7] = f32::NAN;
-    t.insert("deconv1.conv2d.bias".into(), Tensor::new(v, &Device::Cpu).unwrap());
+    t.insert(
+        "deconv1.conv2d.bias".into(),
+        Tensor::new(v, &Device::Cpu).unwrap(),
+    );
     let nan = d.join("nan.safetensors");
     save_raw(&nan, &t);
-    expect_failure(&nan, &photo, &nan, &["deconv1.conv2d.bias holds a non-finite value"]);
+    expect_failure(
+        &nan,
+        &photo,
+        &nan,
+        &["deconv1.conv2d.bias holds a non-finite value"],
+    );
 
     let missing_model = d.join("nope.safetensors");
     let (code, err) = run_edge(&missing_model, &photo);
     assert_ne!(code, 0);
-    assert!(err.contains("nope.safetensors") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("nope.safetensors") && err.contains("no such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -186,6 +239,9 @@ fn import_torch_rejects_non_pth() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("bad.pth") && err.contains("not a PyTorch state dict"), "{err}");
+    assert!(
+        err.contains("bad.pth") && err.contains("not a PyTorch state dict"),
+        "{err}"
+    );
     assert!(!dir.path().join("out.safetensors").exists());
 }

@@ -17,7 +17,9 @@ fn edge_runtime_stylizes_files_and_folders_like_the_library() {
     let small = image::imageops::resize(&src, 61, 45, image::imageops::FilterType::Triangle);
     small.save(photos.join("a.jpg")).unwrap();
     small.save(photos.join("sub/b.png")).unwrap();
-    image::DynamicImage::ImageRgb8(small.clone()).save(photos.join("c.webp")).unwrap();
+    image::DynamicImage::ImageRgb8(small.clone())
+        .save(photos.join("c.webp"))
+        .unwrap();
     std::fs::write(photos.join("notes.txt"), "ignored").unwrap();
     let out = dir.path().join("out");
     let model = conformance("transformer_net/model.safetensors");
@@ -31,11 +33,19 @@ fn edge_runtime_stylizes_files_and_folders_like_the_library() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     assert_eq!(names, vec!["a_model.png", "b_model.png", "c_model.png"]);
     let s = Stylizer::load(&model, &Device::Cpu, Precision::F32).unwrap();
-    let want = s.stylize(&load_rgb(&photos.join("sub/b.png")).unwrap(), &StylizeOptions::default()).unwrap();
+    let want = s
+        .stylize(
+            &load_rgb(&photos.join("sub/b.png")).unwrap(),
+            &StylizeOptions::default(),
+        )
+        .unwrap();
     let got = load_rgb(&out.join("b_model.png")).unwrap();
     assert_eq!(got.dimensions(), (61, 45));
     assert_eq!(got, want, "CLI output differs from the library's");
@@ -49,24 +59,62 @@ fn stylize_options_do_what_they_say() {
     let img = image::imageops::resize(&src, 120, 80, image::imageops::FilterType::Triangle);
     let full = s.stylize(&img, &StylizeOptions::default()).unwrap();
     // strength 0 is the input itself; 0.5 sits between.
-    let none = s.stylize(&img, &StylizeOptions { strength: 0.0, ..Default::default() }).unwrap();
+    let none = s
+        .stylize(
+            &img,
+            &StylizeOptions {
+                strength: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(none, img);
-    let half = s.stylize(&img, &StylizeOptions { strength: 0.5, ..Default::default() }).unwrap();
+    let half = s
+        .stylize(
+            &img,
+            &StylizeOptions {
+                strength: 0.5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert!(psnr(&half, &img) > psnr(&full, &img));
     // max_side: run at 60 px, come back at 120x80.
-    let small = s.stylize(&img, &StylizeOptions { max_side: Some(60), ..Default::default() }).unwrap();
+    let small = s
+        .stylize(
+            &img,
+            &StylizeOptions {
+                max_side: Some(60),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(small.dimensions(), (120, 80));
     assert!(small != full);
     // preserve_colors: the option applies the YCbCr transfer to the stylized image...
-    let pc = s.stylize(&img, &StylizeOptions { preserve_colors: true, ..Default::default() }).unwrap();
+    let pc = s
+        .stylize(
+            &img,
+            &StylizeOptions {
+                preserve_colors: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(pc, stylecast::stylize::preserve_colors(&img, &full));
     // ...which keeps the input's chroma and the stylized luma (away from clipping).
-    let a = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([100 + 10 * x as u8, 80 + 5 * y as u8, 120]));
+    let a = image::RgbImage::from_fn(8, 8, |x, y| {
+        image::Rgb([100 + 10 * x as u8, 80 + 5 * y as u8, 120])
+    });
     let b = image::RgbImage::from_fn(8, 8, |x, _| image::Rgb([90, 110 + 8 * x as u8, 70]));
     let t = stylecast::stylize::preserve_colors(&a, &b);
     let ycc = |c: [u8; 3]| {
         let [r, g, b] = c.map(|v| v as f64);
-        (0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b)
+        (
+            0.299 * r + 0.587 * g + 0.114 * b,
+            -0.168736 * r - 0.331264 * g + 0.5 * b,
+            0.5 * r - 0.418688 * g - 0.081312 * b,
+        )
     };
     for ((pt, pa), pb) in t.pixels().zip(a.pixels()).zip(b.pixels()) {
         let (yt, cbt, crt) = ycc(pt.0);
@@ -74,7 +122,15 @@ fn stylize_options_do_what_they_say() {
         let (yb, _, _) = ycc(pb.0);
         assert!((yt - yb).abs() < 1.0 && (cbt - cba).abs() < 1.0 && (crt - cra).abs() < 1.0);
     }
-    assert!(s.stylize(&img, &StylizeOptions { strength: 1.5, ..Default::default() }).is_err());
+    assert!(s
+        .stylize(
+            &img,
+            &StylizeOptions {
+                strength: 1.5,
+                ..Default::default()
+            }
+        )
+        .is_err());
 }
 
 #[test]
@@ -94,11 +150,20 @@ fn import_torch_and_export_f16() {
     assert_eq!(m.dtype(), DType::F32);
 
     let half = dir.path().join("half.safetensors");
-    let o = Command::new(bin("host-train")).arg("export").arg("--f16").arg(&imported).arg(&half).output().unwrap();
+    let o = Command::new(bin("host-train"))
+        .arg("export")
+        .arg("--f16")
+        .arg(&imported)
+        .arg(&half)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let h = ModelFile::load(&half, &Device::Cpu).unwrap();
     assert_eq!(h.dtype(), DType::F16);
     assert_eq!(h.meta.style, "fixture style");
-    let (a, b) = (std::fs::metadata(&imported).unwrap().len(), std::fs::metadata(&half).unwrap().len());
+    let (a, b) = (
+        std::fs::metadata(&imported).unwrap().len(),
+        std::fs::metadata(&half).unwrap().len(),
+    );
     assert!(b < a / 2 + 8192, "f16 file {b} bytes is not half of {a}");
 }

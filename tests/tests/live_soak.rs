@@ -13,7 +13,12 @@ use stylecast_e2e::bin;
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The "latency N ms" of each 10-second log line.
@@ -26,7 +31,10 @@ fn latencies(log: &str) -> Vec<f64> {
 
 #[test]
 fn soak_memory_stays_flat() {
-    let secs: u64 = std::env::var("STYLECAST_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    let secs: u64 = std::env::var("STYLECAST_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
     let warmup = (secs / 6).max(5);
     let xvfb = Xvfb::start(320, 240);
     let dir = tempfile::tempdir().unwrap();
@@ -36,7 +44,16 @@ fn soak_memory_stays_flat() {
     cmd.env_remove("WAYLAND_DISPLAY")
         .arg("--model")
         .arg(&model)
-        .args(["--source", "test-pattern", "--camera-size", "160x120", "--infer-size", "64x48", "--fps", "30"])
+        .args([
+            "--source",
+            "test-pattern",
+            "--camera-size",
+            "160x120",
+            "--infer-size",
+            "64x48",
+            "--fps",
+            "30",
+        ])
         .args(["--show-fps", "--every", "1000", "--output"])
         .arg(dir.path().join("out"))
         .stdout(Stdio::null())
@@ -53,7 +70,10 @@ fn soak_memory_stays_flat() {
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(2));
         if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("runtime exited during the soak ({status}); log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "runtime exited during the soak ({status}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
         if let Some(kib) = rss_kib(pid) {
             samples.push((start.elapsed().as_secs(), kib));
@@ -66,7 +86,11 @@ fn soak_memory_stays_flat() {
     // The allocator hands big buffers back and takes them again, so RSS saw-tooths by tens
     // of MB from frame to frame; a leak shows as the level rising. Compare the peaks and
     // the medians of the first and second half after warm-up.
-    let after: Vec<u64> = samples.iter().filter(|(t, _)| *t >= warmup).map(|s| s.1).collect();
+    let after: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= warmup)
+        .map(|s| s.1)
+        .collect();
     assert!(after.len() >= 6, "too few samples");
     let (early, late) = after.split_at(after.len() / 2);
     let median = |v: &[u64]| {
@@ -74,7 +98,12 @@ fn soak_memory_stays_flat() {
         v.sort();
         v[v.len() / 2]
     };
-    let peak_growth = late.iter().max().unwrap().saturating_sub(*early.iter().max().unwrap()) as f64 / 1024.0;
+    let peak_growth = late
+        .iter()
+        .max()
+        .unwrap()
+        .saturating_sub(*early.iter().max().unwrap()) as f64
+        / 1024.0;
     let median_growth = median(late).saturating_sub(median(early)) as f64 / 1024.0;
     assert!(
         peak_growth < 20.0 && median_growth < 20.0,
@@ -83,11 +112,20 @@ fn soak_memory_stays_flat() {
 
     // Frames kept coming, and the newest-frame-wins pipeline kept latency from growing.
     let lat = latencies(&log_text);
-    assert!(lat.len() as u64 >= secs / 10 - 2, "missing 10-second log lines:\n{log_text}");
+    assert!(
+        lat.len() as u64 >= secs / 10 - 2,
+        "missing 10-second log lines:\n{log_text}"
+    );
     let first = lat[0].max(1.0);
     let last = *lat.last().unwrap();
-    assert!(last < (3.0 * first).max(1000.0), "latency grew from {first} to {last} ms:\n{log_text}");
-    assert!(!log_text.contains(" 0.0 fps"), "frames stopped:\n{log_text}");
+    assert!(
+        last < (3.0 * first).max(1000.0),
+        "latency grew from {first} to {last} ms:\n{log_text}"
+    );
+    assert!(
+        !log_text.contains(" 0.0 fps"),
+        "frames stopped:\n{log_text}"
+    );
     // --every 1000 wrote at least the first frame.
     assert!(!live_support::pngs(&dir.path().join("out")).is_empty());
 }

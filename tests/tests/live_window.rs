@@ -14,7 +14,14 @@ use stylecast::{Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::bin;
 
 /// The test pattern frozen at one time: every frame is this picture.
-const PATTERN: [&str; 6] = ["--source", "test-pattern", "--pattern-time", "2.5", "--camera-size", "160x120"];
+const PATTERN: [&str; 6] = [
+    "--source",
+    "test-pattern",
+    "--pattern-time",
+    "2.5",
+    "--camera-size",
+    "160x120",
+];
 
 /// The unstylized pattern frame, written by the runtime itself (strength 0 is the input).
 fn pattern_frame(model: &Path, dir: &Path) -> RgbImage {
@@ -23,7 +30,17 @@ fn pattern_frame(model: &Path, dir: &Path) -> RgbImage {
         .arg("--model")
         .arg(model)
         .args(PATTERN)
-        .args(["--infer-size", "160x120", "--headless", "--frames", "1", "--strength", "0", "--quiet", "--output"])
+        .args([
+            "--infer-size",
+            "160x120",
+            "--headless",
+            "--frames",
+            "1",
+            "--strength",
+            "0",
+            "--quiet",
+            "--output",
+        ])
         .arg(&out)
         .status()
         .unwrap();
@@ -33,7 +50,13 @@ fn pattern_frame(model: &Path, dir: &Path) -> RgbImage {
 
 /// Captures the window until it shows `expected` (within `tol`) or `timeout` passes;
 /// returns the last capture.
-fn wait_for(x: &Xvfb, grab: impl Fn(&Xvfb) -> Option<RgbImage>, expected: impl Fn(&RgbImage) -> f64, tol: f64, timeout: Duration) -> RgbImage {
+fn wait_for(
+    x: &Xvfb,
+    grab: impl Fn(&Xvfb) -> Option<RgbImage>,
+    expected: impl Fn(&RgbImage) -> f64,
+    tol: f64,
+    timeout: Duration,
+) -> RgbImage {
     let t = Instant::now();
     let mut last = None;
     while t.elapsed() < timeout {
@@ -51,13 +74,20 @@ fn wait_for(x: &Xvfb, grab: impl Fn(&Xvfb) -> Option<RgbImage>, expected: impl F
 
 #[test]
 fn window_shows_the_stylized_test_pattern() {
-    let Some(x) = Xvfb::start(800, 600) else { return };
+    let Some(x) = Xvfb::start(800, 600) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let model = visible_model(dir.path(), "visible", 40.0);
     let pattern = pattern_frame(&model, dir.path());
     let stylizer = Stylizer::load(&model, &Device::Cpu, Precision::F32).unwrap();
-    let expected = stylizer.stylize(&pattern, &StylizeOptions::default()).unwrap();
-    assert!(mean_abs_diff(&expected, &pattern) > 20.0, "the model must change the picture for this test to mean anything");
+    let expected = stylizer
+        .stylize(&pattern, &StylizeOptions::default())
+        .unwrap();
+    assert!(
+        mean_abs_diff(&expected, &pattern) > 20.0,
+        "the model must change the picture for this test to mean anything"
+    );
 
     let log = dir.path().join("log.txt");
     let _child = KillOnDrop(
@@ -75,7 +105,10 @@ fn window_shows_the_stylized_test_pattern() {
     );
     let shot = wait_for(
         &x,
-        |x| x.capture_window("stylecast").filter(|i| i.dimensions() == (160, 120)),
+        |x| {
+            x.capture_window("stylecast")
+                .filter(|i| i.dimensions() == (160, 120))
+        },
         |i| mean_abs_diff(i, &expected),
         1.0,
         Duration::from_secs(120),
@@ -85,21 +118,35 @@ fn window_shows_the_stylized_test_pattern() {
         shot.save("/tmp/live_window_capture.png").unwrap();
         expected.save("/tmp/live_window_expected.png").unwrap();
     }
-    assert_eq!(shot.dimensions(), (160, 120), "window size; runtime log:\n{log}");
+    assert_eq!(
+        shot.dimensions(),
+        (160, 120),
+        "window size; runtime log:\n{log}"
+    );
     let to_expected = mean_abs_diff(&shot, &expected);
     let to_pattern = mean_abs_diff(&shot, &pattern);
-    assert!(to_expected < 1.0, "window differs from the library's stylized frame by {to_expected:.2}; log:\n{log}");
-    assert!(to_pattern > 20.0, "window looks like the unstylized pattern ({to_pattern:.2})");
+    assert!(
+        to_expected < 1.0,
+        "window differs from the library's stylized frame by {to_expected:.2}; log:\n{log}"
+    );
+    assert!(
+        to_pattern > 20.0,
+        "window looks like the unstylized pattern ({to_pattern:.2})"
+    );
 }
 
 #[test]
 fn fullscreen_window_covers_the_screen_with_the_scaled_frame() {
-    let Some(x) = Xvfb::start(640, 480) else { return };
+    let Some(x) = Xvfb::start(640, 480) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let model = visible_model(dir.path(), "visible", 40.0);
     let pattern = pattern_frame(&model, dir.path());
     let stylizer = Stylizer::load(&model, &Device::Cpu, Precision::F32).unwrap();
-    let expected = stylizer.stylize(&pattern, &StylizeOptions::default()).unwrap();
+    let expected = stylizer
+        .stylize(&pattern, &StylizeOptions::default())
+        .unwrap();
 
     let _child = KillOnDrop(
         Command::new(bin("edge-runtime"))
@@ -115,13 +162,23 @@ fn fullscreen_window_covers_the_screen_with_the_scaled_frame() {
             .unwrap(),
     );
     // 640x480 is the 160x120 frame scaled by 4: averaging 4x4 blocks undoes it closely.
-    let shot = wait_for(&x, |x| x.capture_root(), |i| mean_abs_diff(&shrink(i, 4), &expected), 4.0, Duration::from_secs(120));
+    let shot = wait_for(
+        &x,
+        |x| x.capture_root(),
+        |i| mean_abs_diff(&shrink(i, 4), &expected),
+        4.0,
+        Duration::from_secs(120),
+    );
     let d = mean_abs_diff(&shrink(&shot, 4), &expected);
     if std::env::var_os("STYLECAST_KEEP").is_some() {
         shot.save("/tmp/live_fullscreen_capture.png").unwrap();
     }
     let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
-    assert!(d < 4.0, "the screen {} does not show the scaled stylized frame (diff {d:.2}); log:\n{log}", x.display);
+    assert!(
+        d < 4.0,
+        "the screen {} does not show the scaled stylized frame (diff {d:.2}); log:\n{log}",
+        x.display
+    );
 }
 
 #[test]
@@ -155,7 +212,10 @@ fn unreachable_display_is_a_clear_error_pointing_to_output() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "should fail when the window cannot open");
+    assert!(
+        !out.status.success(),
+        "should fail when the window cannot open"
+    );
     assert!(err.contains("--output") && err.contains("window"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -174,7 +234,11 @@ fn no_display_with_output_runs_headless() {
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(live_support::pngs(&dir.path().join("out")).len(), 2);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("summary: frames 2,"), "{stdout}");

@@ -22,10 +22,21 @@ fn at_least_four_styles_with_metadata() {
     assert!(models.len() >= 4, "{models:?}");
     for p in &models {
         let m = ModelFile::load(p, &Device::Cpu).unwrap();
-        assert_eq!(m.dtype(), candle_core::DType::F16, "{}: ship f16", p.display());
+        assert_eq!(
+            m.dtype(),
+            candle_core::DType::F16,
+            "{}: ship f16",
+            p.display()
+        );
         assert!(!m.meta.style.is_empty());
-        let t = m.meta.training.as_ref().unwrap_or_else(|| panic!("{}: no training metadata", p.display()));
-        assert!(t["steps"].as_u64().unwrap() > 0 && t["loss"]["style_weight"].as_f64().unwrap() > 0.0);
+        let t = m
+            .meta
+            .training
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no training metadata", p.display()));
+        assert!(
+            t["steps"].as_u64().unwrap() > 0 && t["loss"]["style_weight"].as_f64().unwrap() > 0.0
+        );
         assert!(std::fs::metadata(p).unwrap().len() < 4_000_000);
     }
 }
@@ -33,18 +44,25 @@ fn at_least_four_styles_with_metadata() {
 #[test]
 fn f16_compute_stays_above_40_db() {
     let photos = ["chicago.jpg", "coffee.jpg"];
-    let opts = StylizeOptions { max_side: Some(192), ..Default::default() };
+    let opts = StylizeOptions {
+        max_side: Some(192),
+        ..Default::default()
+    };
     for p in shipped() {
         let full = Stylizer::load(&p, &Device::Cpu, Precision::F32).unwrap();
         let half = Stylizer::load(&p, &Device::Cpu, Precision::F16).unwrap();
         for ph in photos {
             let img = load_rgb(&shared_dir().join("data/content/test").join(ph)).unwrap();
-            let img = image::imageops::resize(&img, 192, 128, image::imageops::FilterType::Triangle);
+            let img =
+                image::imageops::resize(&img, 192, 128, image::imageops::FilterType::Triangle);
             let a = full.stylize(&img, &opts).unwrap();
             let b = half.stylize(&img, &opts).unwrap();
             let db = psnr(&a, &b);
             assert!(db >= 40.0, "{} on {ph}: f16 PSNR {db:.1} dB", p.display());
-            eprintln!("{} on {ph}: f16 vs f32 compute {db:.1} dB", p.file_name().unwrap().to_string_lossy());
+            eprintln!(
+                "{} on {ph}: f16 vs f32 compute {db:.1} dB",
+                p.file_name().unwrap().to_string_lossy()
+            );
         }
     }
 }

@@ -13,11 +13,17 @@ use stylecast_e2e::{conformance, load_tensors, rel_err, shared_dir};
 /// Parameters whose true gradient is zero (a constant per channel, removed by the next
 /// instance norm): the fixture holds rounding noise there.
 fn zero_grad_param(name: &str) -> bool {
-    (name.ends_with(".conv2d.bias") && !name.starts_with("deconv3")) || (name.starts_with("res") && name.ends_with(".in2.bias"))
+    (name.ends_with(".conv2d.bias") && !name.starts_with("deconv3"))
+        || (name.starts_with("res") && name.ends_with(".in2.bias"))
 }
 
 fn max_abs(t: &Tensor) -> f32 {
-    t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -26,10 +32,16 @@ fn one_step_matches_pytorch() {
     let initial = load_tensors(&conformance("train_step/initial.safetensors"));
     let io = load_tensors(&conformance("train_step/inputs_and_grads.safetensors"));
     let after = load_tensors(&conformance("train_step/after_one_adam_step.safetensors"));
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(conformance("train_step/losses.json")).unwrap()).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(conformance("train_step/losses.json")).unwrap(),
+    )
+    .unwrap();
 
-    let vgg = Vgg16::load(&shared_dir().join("weights/vgg16-features.safetensors"), &dev).unwrap();
+    let vgg = Vgg16::load(
+        &shared_dir().join("weights/vgg16-features.safetensors"),
+        &dev,
+    )
+    .unwrap();
     let cfg = LossConfig::default();
     let style = StyleTarget::new(&vgg, &io["style"], &cfg).unwrap();
     let model = Trainable::new(&NetConfig::default(), &dev, 0).unwrap();
@@ -39,15 +51,25 @@ fn one_step_matches_pytorch() {
     // (see above); the tiny TV term (1e-12 of the total) feels that, the others do not.
     let check_losses = |l: &host_train::loss::Losses, key: &str, tv_tol: f64| {
         let e = &expected[key];
-        for (name, t, w) in [("content", &l.content, cfg.content_weight), ("style", &l.style, cfg.style_weight), ("tv", &l.tv, cfg.tv_weight)] {
+        for (name, t, w) in [
+            ("content", &l.content, cfg.content_weight),
+            ("style", &l.style, cfg.style_weight),
+            ("tv", &l.tv, cfg.tv_weight),
+        ] {
             let got = t.to_scalar::<f32>().unwrap() as f64 * w;
             let want = e[name].as_f64().unwrap();
             let tol = if name == "tv" { tv_tol } else { 1e-4 };
-            assert!((got - want).abs() <= tol * want.abs(), "{key}.{name}: got {got}, PyTorch {want}");
+            assert!(
+                (got - want).abs() <= tol * want.abs(),
+                "{key}.{name}: got {got}, PyTorch {want}"
+            );
         }
         let got = l.total.to_scalar::<f32>().unwrap() as f64;
         let want = e["total"].as_f64().unwrap();
-        assert!((got - want).abs() <= 1e-4 * want, "{key}.total: got {got}, PyTorch {want}");
+        assert!(
+            (got - want).abs() <= 1e-4 * want,
+            "{key}.total: got {got}, PyTorch {want}"
+        );
     };
 
     let losses = compute_losses(&model, &vgg, &cfg, &style, &io["batch"]).unwrap();
@@ -56,13 +78,21 @@ fn one_step_matches_pytorch() {
 
     let vars = model.named_vars();
     assert_eq!(vars.len(), initial.len(), "parameter count");
-    let largest = vars.iter().map(|(n, _)| max_abs(&io[&format!("grad.{n}")])).fold(0f32, f32::max);
+    let largest = vars
+        .iter()
+        .map(|(n, _)| max_abs(&io[&format!("grad.{n}")]))
+        .fold(0f32, f32::max);
     for (name, var) in &vars {
         let want = &io[&format!("grad.{name}")];
-        let got = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let got = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
         if zero_grad_param(name) {
             let m = max_abs(got);
-            assert!(m < 1e-6 * largest, "{name}: gradient {m} should be ~0 (largest {largest})");
+            assert!(
+                m < 1e-6 * largest,
+                "{name}: gradient {m} should be ~0 (largest {largest})"
+            );
         } else {
             let e = rel_err(got, want);
             assert!(e < 1e-3, "{name}: gradient relative error {e}");
@@ -77,25 +107,47 @@ fn one_step_matches_pytorch() {
         if zero_grad_param(name) {
             // Adam's step on pure noise is ±lr whichever its sign: both moved at most lr.
             let moved = max_abs(&(var.as_tensor() - &initial[name]).unwrap());
-            assert!(moved <= 1e-3 * 1.001, "{name}: moved {moved} in one step, more than lr");
+            assert!(
+                moved <= 1e-3 * 1.001,
+                "{name}: moved {moved} in one step, more than lr"
+            );
         } else {
             // Adam's first step is lr·g/|g|, so it agrees where the gradient is well above
             // f32 noise (> 1% of the tensor's largest, to 1% of lr) and elsewhere can flip
             // sign: at most 2·lr apart there.
-            let g = io[&format!("grad.{name}")].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let g = io[&format!("grad.{name}")]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             let gmax = g.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let ours = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let ours = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             let theirs = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let mut loose = 0usize;
             for ((a, b), gi) in ours.iter().zip(&theirs).zip(&g) {
                 if gi.abs() > 1e-2 * gmax {
-                    assert!((a - b).abs() < 1e-5, "{name}: after Adam {a} vs PyTorch {b}");
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{name}: after Adam {a} vs PyTorch {b}"
+                    );
                 } else {
                     loose += 1;
-                    assert!((a - b).abs() <= 2e-3 * 1.001, "{name}: after Adam {a} vs PyTorch {b}");
+                    assert!(
+                        (a - b).abs() <= 2e-3 * 1.001,
+                        "{name}: after Adam {a} vs PyTorch {b}"
+                    );
                 }
             }
-            assert!(loose * 4 < g.len(), "{name}: {loose} of {} gradients are near zero", g.len());
+            assert!(
+                loose * 4 < g.len(),
+                "{name}: {loose} of {} gradients are near zero",
+                g.len()
+            );
             let _ = diff;
         }
     }

@@ -13,7 +13,10 @@ use stylecast_e2e::shared_dir;
 /// A folder with the first `n` training photos (symlinked: nothing is copied).
 fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
     let src = shared_dir().join("data/content/train");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let ds = dir.join("photos");
     std::fs::create_dir_all(&ds).unwrap();
@@ -23,7 +26,14 @@ fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
     ds
 }
 
-fn options(dir: &Path, dataset: &Path, out: &str, image_size: u32, batch: usize, max_steps: u64) -> TrainOptions {
+fn options(
+    dir: &Path,
+    dataset: &Path,
+    out: &str,
+    image_size: u32,
+    batch: usize,
+    max_steps: u64,
+) -> TrainOptions {
     TrainOptions {
         style: shared_dir().join("data/styles/starry_night.jpg"),
         style_name: "starry_night".into(),
@@ -72,29 +82,54 @@ fn training_learns_the_style() {
     }
     let h = log(&o);
     assert_eq!(h.len(), 100);
-    let mean = |r: &[LossRecord], f: fn(&LossRecord) -> f64| r.iter().map(f).sum::<f64>() / r.len() as f64;
+    let mean =
+        |r: &[LossRecord], f: fn(&LossRecord) -> f64| r.iter().map(f).sum::<f64>() / r.len() as f64;
     let (first, last) = (&h[..10], &h[90..]);
     let (s0, s1) = (mean(first, |r| r.style), mean(last, |r| r.style));
-    assert!(s1 < 0.5 * s0, "style loss fell only from {s0:.3e} to {s1:.3e}");
+    assert!(
+        s1 < 0.5 * s0,
+        "style loss fell only from {s0:.3e} to {s1:.3e}"
+    );
     // Content may rise as the style takes over, but stays bounded.
     let (c0, c1) = (mean(first, |r| r.content), mean(last, |r| r.content));
-    assert!(c1.is_finite() && c1 < 20.0 * c0.max(1.0), "content loss {c0:.3e} -> {c1:.3e}");
+    assert!(
+        c1.is_finite() && c1 < 20.0 * c0.max(1.0),
+        "content loss {c0:.3e} -> {c1:.3e}"
+    );
     // Everything a finished run promises exists.
     let m = ModelFile::load(&o.out, &Device::Cpu).unwrap();
     assert_eq!(m.meta.style, "starry_night");
     let t = m.meta.training.as_ref().unwrap();
     assert_eq!(t["steps"], 100);
     assert!(t["style_sha256"].as_str().unwrap().len() == 64);
-    assert_eq!(ModelFile::load(&o.f16_path(), &Device::Cpu).unwrap().dtype(), candle_core::DType::F16);
-    for f in ["loss_curve.png", "preview-000050.png", "preview-final.png", "checkpoint.safetensors"] {
+    assert_eq!(
+        ModelFile::load(&o.f16_path(), &Device::Cpu)
+            .unwrap()
+            .dtype(),
+        candle_core::DType::F16
+    );
+    for f in [
+        "loss_curve.png",
+        "preview-000050.png",
+        "preview-final.png",
+        "checkpoint.safetensors",
+    ] {
         assert!(o.run_dir().join(f).exists(), "{f} missing");
     }
 }
 
 fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     let m = ModelFile::load(path, &Device::Cpu).unwrap();
-    let mut v: Vec<(String, Vec<f32>)> =
-        m.tensors.iter().map(|(k, t)| (k.clone(), t.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect();
+    let mut v: Vec<(String, Vec<f32>)> = m
+        .tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            )
+        })
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -117,7 +152,10 @@ fn resume_gives_identical_weights() {
         }
         other => panic!("expected an interruption, got {other:?}"),
     }
-    assert!(!b.out.exists(), "an interrupted run must not write the final model");
+    assert!(
+        !b.out.exists(),
+        "an interrupted run must not write the final model"
+    );
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
     b.max_steps = Some(2 * k);
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
@@ -136,8 +174,13 @@ fn resume_gives_identical_weights() {
     // A resume with different options is refused, naming what differs.
     let mut c = b.clone();
     c.lr = 5e-4;
-    let e = train(&c, Some(&b.checkpoint_path()), no_stop()).unwrap_err().to_string();
-    assert!(e.contains("lr") && e.contains("checkpoint.safetensors"), "{e}");
+    let e = train(&c, Some(&b.checkpoint_path()), no_stop())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lr") && e.contains("checkpoint.safetensors"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,7 +190,10 @@ fn non_finite_loss_stops_with_a_clear_error() {
     let mut o = options(dir.path(), &ds, "nan.safetensors", 32, 1, 3);
     o.loss.style_weight = f64::INFINITY;
     let e = train(&o, None, no_stop()).unwrap_err().to_string();
-    assert!(e.contains("loss became inf at step 1") && e.contains("diverged"), "{e}");
+    assert!(
+        e.contains("loss became inf at step 1") && e.contains("diverged"),
+        "{e}"
+    );
     assert!(!o.out.exists());
 }
 
@@ -158,7 +204,10 @@ fn missing_vgg_weights_say_where_to_put_them() {
     let mut o = options(dir.path(), &ds, "x.safetensors", 32, 1, 1);
     o.vgg = Some(dir.path().join("nowhere/vgg16.safetensors"));
     let e = format!("{:#}", train(&o, None, no_stop()).unwrap_err());
-    assert!(e.contains("nowhere/vgg16.safetensors") && e.contains("no such file"), "{e}");
+    assert!(
+        e.contains("nowhere/vgg16.safetensors") && e.contains("no such file"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -26,13 +26,20 @@ pub fn find_default_camera() -> Option<PathBuf> {
         })
         .collect();
     nodes.sort();
-    nodes.iter().find(|(_, p)| device::can_capture(p)).or(nodes.first()).map(|(_, p)| p.clone())
+    nodes
+        .iter()
+        .find(|(_, p)| device::can_capture(p))
+        .or(nodes.first())
+        .map(|(_, p)| p.clone())
 }
 
 /// Whether any /dev/video* node exists (decides the default source).
 pub fn any_camera_node() -> bool {
     std::fs::read_dir("/dev")
-        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("video")))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
         .unwrap_or(false)
 }
 
@@ -68,7 +75,11 @@ impl CameraSource {
         self.attempts += 1;
         self.last_error = format!("{err:#}");
         self.next_attempt = Instant::now() + wait;
-        eprintln!("warning: camera {}: {what}: {err:#}; retrying in {:.1} s", self.path.display(), wait.as_secs_f64());
+        eprintln!(
+            "warning: camera {}: {what}: {err:#}; retrying in {:.1} s",
+            self.path.display(),
+            wait.as_secs_f64()
+        );
     }
 
     fn card(&self) -> Frame {
@@ -76,7 +87,11 @@ impl CameraSource {
         let lines = vec![
             "CAMERA UNAVAILABLE".to_string(),
             self.path.display().to_string(),
-            format!("reconnecting in {:.1} s (attempt {})", wait.as_secs_f64(), self.attempts + 1),
+            format!(
+                "reconnecting in {:.1} s (attempt {})",
+                wait.as_secs_f64(),
+                self.attempts + 1
+            ),
             self.last_error.clone(),
         ];
         Frame::card(render_card(self.size.0, self.size.1, &lines))
@@ -119,7 +134,11 @@ impl FrameSource for CameraSource {
                 Err(e) => self.fail("cannot open", e),
             }
         }
-        std::thread::sleep(CARD_PERIOD.min(self.next_attempt.saturating_duration_since(Instant::now())).max(Duration::from_millis(20)));
+        std::thread::sleep(
+            CARD_PERIOD
+                .min(self.next_attempt.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(20)),
+        );
         Ok(self.card())
     }
 }
@@ -145,7 +164,10 @@ mod device {
     pub fn can_capture(path: &Path) -> bool {
         Device::with_path(path)
             .and_then(|d| d.query_caps())
-            .map(|c| c.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE))
+            .map(|c| {
+                c.capabilities
+                    .contains(v4l::capability::Flags::VIDEO_CAPTURE)
+            })
             .unwrap_or(false)
     }
 
@@ -163,10 +185,20 @@ mod device {
         /// YUYV first for small frames (no decoding cost), MJPEG first for large ones (USB
         /// bandwidth limits YUYV there), then packed RGB.
         pub fn open(path: &Path, (w, h): (u32, u32), fps: u32) -> Result<Self> {
-            let dev = Device::with_path(path).with_context(|| format!("{}: cannot open video device", path.display()))?;
-            let caps = dev.query_caps().with_context(|| format!("{}: not a v4l2 device", path.display()))?;
-            if !caps.capabilities.contains(v4l::capability::Flags::VIDEO_CAPTURE) {
-                bail!("{} ({}) cannot capture video (a metadata or output node?)", path.display(), caps.card);
+            let dev = Device::with_path(path)
+                .with_context(|| format!("{}: cannot open video device", path.display()))?;
+            let caps = dev
+                .query_caps()
+                .with_context(|| format!("{}: not a v4l2 device", path.display()))?;
+            if !caps
+                .capabilities
+                .contains(v4l::capability::Flags::VIDEO_CAPTURE)
+            {
+                bail!(
+                    "{} ({}) cannot capture video (a metadata or output node?)",
+                    path.display(),
+                    caps.card
+                );
             }
             let offered: Vec<[u8; 4]> = dev
                 .enum_formats()
@@ -180,18 +212,45 @@ mod device {
             }
             let chosen = wanted
                 .into_iter()
-                .find(|f| offered.iter().any(|o| PixelFormat::from_fourcc(o) == Some(*f)))
+                .find(|f| {
+                    offered
+                        .iter()
+                        .any(|o| PixelFormat::from_fourcc(o) == Some(*f))
+                })
                 .with_context(|| {
-                    let names: Vec<String> = offered.iter().map(|o| String::from_utf8_lossy(o).into_owned()).collect();
-                    format!("{}: offers {} but we decode only YUYV, MJPEG and RGB3", path.display(), names.join(", "))
+                    let names: Vec<String> = offered
+                        .iter()
+                        .map(|o| String::from_utf8_lossy(o).into_owned())
+                        .collect();
+                    format!(
+                        "{}: offers {} but we decode only YUYV, MJPEG and RGB3",
+                        path.display(),
+                        names.join(", ")
+                    )
                 })?;
             // Ask with the device's own code (MJPG or JPEG) for the chosen format.
-            let code = offered.iter().copied().find(|o| PixelFormat::from_fourcc(o) == Some(chosen)).unwrap_or(chosen.fourcc());
+            let code = offered
+                .iter()
+                .copied()
+                .find(|o| PixelFormat::from_fourcc(o) == Some(chosen))
+                .unwrap_or(chosen.fourcc());
             let fmt = dev
                 .set_format(&v4l::Format::new(w, h, FourCC::new(&code)))
-                .with_context(|| format!("{}: cannot set {}x{} {}", path.display(), w, h, String::from_utf8_lossy(&code)))?;
+                .with_context(|| {
+                    format!(
+                        "{}: cannot set {}x{} {}",
+                        path.display(),
+                        w,
+                        h,
+                        String::from_utf8_lossy(&code)
+                    )
+                })?;
             let format = PixelFormat::from_fourcc(&fmt.fourcc.repr).with_context(|| {
-                format!("{}: driver switched to format {} which we cannot decode", path.display(), fmt.fourcc)
+                format!(
+                    "{}: driver switched to format {} which we cannot decode",
+                    path.display(),
+                    fmt.fourcc
+                )
             })?;
             // The rate is a request; some drivers refuse to change it, which is fine.
             let fps = dev
@@ -201,14 +260,32 @@ mod device {
             let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, 4)
                 .with_context(|| format!("{}: cannot map capture buffers", path.display()))?;
             stream.set_timeout(CAPTURE_TIMEOUT);
-            let layout = FrameLayout { width: fmt.width, height: fmt.height, stride: fmt.stride, format };
-            Ok(Self { stream, _device: dev, layout, fps })
+            let layout = FrameLayout {
+                width: fmt.width,
+                height: fmt.height,
+                stride: fmt.stride,
+                format,
+            };
+            Ok(Self {
+                stream,
+                _device: dev,
+                layout,
+                fps,
+            })
         }
 
         pub fn describe(&self) -> String {
             let l = &self.layout;
-            let fps = self.fps.map(|f| format!(" at {f:.0} fps")).unwrap_or_default();
-            format!("{}x{} {}{fps}", l.width, l.height, String::from_utf8_lossy(&l.format.fourcc()))
+            let fps = self
+                .fps
+                .map(|f| format!(" at {f:.0} fps"))
+                .unwrap_or_default();
+            format!(
+                "{}x{} {}{fps}",
+                l.width,
+                l.height,
+                String::from_utf8_lossy(&l.format.fourcc())
+            )
         }
 
         /// The next buffer, copied out undecoded (see `Pixels`).
@@ -217,7 +294,10 @@ mod device {
             // MJPEG frames vary in size: only `bytesused` bytes are the frame.
             let used = (meta.bytesused as usize).min(buf.len());
             let data = if used == 0 { buf } else { &buf[..used] };
-            Ok(Pixels::Raw { data: data.to_vec(), layout: self.layout })
+            Ok(Pixels::Raw {
+                data: data.to_vec(),
+                layout: self.layout,
+            })
         }
     }
 }
@@ -238,7 +318,10 @@ mod device {
 
     impl Connection {
         pub fn open(path: &Path, _: (u32, u32), _: u32) -> Result<Self> {
-            bail!("{}: v4l2 cameras are only supported on Linux", path.display())
+            bail!(
+                "{}: v4l2 cameras are only supported on Linux",
+                path.display()
+            )
         }
         pub fn describe(&self) -> String {
             String::new()
@@ -260,7 +343,11 @@ mod tests {
         assert!(f.card);
         assert_eq!(f.pixels.into_rgb().unwrap().dimensions(), (64, 48));
         assert_eq!(cam.attempts, 1);
-        assert!(cam.last_error.contains("video_missing_for_test"), "{}", cam.last_error);
+        assert!(
+            cam.last_error.contains("video_missing_for_test"),
+            "{}",
+            cam.last_error
+        );
         assert!(cam.describe().contains("not connected"));
     }
 }

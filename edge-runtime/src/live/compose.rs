@@ -20,7 +20,11 @@ struct Axis {
 
 impl Axis {
     fn new(src: usize, dst: usize) -> Self {
-        let (mut i0, mut i1, mut f) = (Vec::with_capacity(dst), Vec::with_capacity(dst), Vec::with_capacity(dst));
+        let (mut i0, mut i1, mut f) = (
+            Vec::with_capacity(dst),
+            Vec::with_capacity(dst),
+            Vec::with_capacity(dst),
+        );
         let ratio = src as f64 / dst as f64;
         for d in 0..dst {
             // Pixel centres map onto pixel centres, so equal sizes copy exactly.
@@ -42,13 +46,30 @@ fn bilerp(p00: u8, p01: u8, p10: u8, p11: u8, fx: u32, fy: u32) -> u32 {
 }
 
 /// Calls `put(x, y, rgb)` for every pixel of a `dw`x`dh` bilinear resize of `src`.
-fn for_each_scaled(src: &RgbImage, xs: &Axis, ys: &Axis, mut put: impl FnMut(usize, usize, [u32; 3])) {
+fn for_each_scaled(
+    src: &RgbImage,
+    xs: &Axis,
+    ys: &Axis,
+    mut put: impl FnMut(usize, usize, [u32; 3]),
+) {
     let sw = src.width() as usize;
     let raw = src.as_raw();
     for (y, ((&y0, &y1), &fy)) in ys.i0.iter().zip(&ys.i1).zip(&ys.f).enumerate() {
-        let (r0, r1) = (&raw[y0 * sw * 3..(y0 + 1) * sw * 3], &raw[y1 * sw * 3..(y1 + 1) * sw * 3]);
+        let (r0, r1) = (
+            &raw[y0 * sw * 3..(y0 + 1) * sw * 3],
+            &raw[y1 * sw * 3..(y1 + 1) * sw * 3],
+        );
         for (x, ((&x0, &x1), &fx)) in xs.i0.iter().zip(&xs.i1).zip(&xs.f).enumerate() {
-            let px = [0, 1, 2].map(|c| bilerp(r0[x0 * 3 + c], r0[x1 * 3 + c], r1[x0 * 3 + c], r1[x1 * 3 + c], fx, fy));
+            let px = [0, 1, 2].map(|c| {
+                bilerp(
+                    r0[x0 * 3 + c],
+                    r0[x1 * 3 + c],
+                    r1[x0 * 3 + c],
+                    r1[x1 * 3 + c],
+                    fx,
+                    fy,
+                )
+            });
             put(x, y, px);
         }
     }
@@ -64,7 +85,10 @@ pub fn resize_rgb(src: &RgbImage, w: u32, h: u32) -> RgbImage {
     if sw > 2 * w || sh > 2 * h {
         return image::imageops::resize(src, w, h, FilterType::Triangle);
     }
-    let (xs, ys) = (Axis::new(sw as usize, w as usize), Axis::new(sh as usize, h as usize));
+    let (xs, ys) = (
+        Axis::new(sw as usize, w as usize),
+        Axis::new(sh as usize, h as usize),
+    );
     let mut out = vec![0u8; w as usize * h as usize * 3];
     for_each_scaled(src, &xs, &ys, |x, y, p| {
         let i = (y * w as usize + x) * 3;
@@ -90,7 +114,12 @@ struct ScaleTables {
 
 impl Canvas {
     pub fn new(width: usize, height: usize) -> Self {
-        Self { width, height, buf: vec![0; width * height], tables: None }
+        Self {
+            width,
+            height,
+            buf: vec![0; width * height],
+            tables: None,
+        }
     }
 
     pub fn resize(&mut self, width: usize, height: usize) {
@@ -102,8 +131,15 @@ impl Canvas {
     /// The rectangle (x, y, w, h) a picture of aspect `aspect` (w/h) fills, centred.
     pub fn fit(&self, aspect: f64) -> (usize, usize, usize, usize) {
         let (cw, ch) = (self.width as f64, self.height as f64);
-        let (w, h) = if cw / ch > aspect { ((ch * aspect).round(), ch) } else { (cw, (cw / aspect).round()) };
-        let (w, h) = ((w as usize).clamp(1, self.width), (h as usize).clamp(1, self.height));
+        let (w, h) = if cw / ch > aspect {
+            ((ch * aspect).round(), ch)
+        } else {
+            (cw, (cw / aspect).round())
+        };
+        let (w, h) = (
+            (w as usize).clamp(1, self.width),
+            (h as usize).clamp(1, self.height),
+        );
         ((self.width - w) / 2, (self.height - h) / 2, w, h)
     }
 
@@ -112,22 +148,35 @@ impl Canvas {
         let (x0, y0, w, h) = self.fit(aspect);
         let key = (img.width(), img.height(), w, h);
         if self.tables.as_ref().map(|t| t.key) != Some(key) {
-            self.tables = Some(ScaleTables { key, xs: Axis::new(img.width() as usize, w), ys: Axis::new(img.height() as usize, h) });
+            self.tables = Some(ScaleTables {
+                key,
+                xs: Axis::new(img.width() as usize, w),
+                ys: Axis::new(img.height() as usize, h),
+            });
         }
         if (w, h) != (self.width, self.height) {
             // Clear the bars: overlay text drawn there last time would stay otherwise.
             self.buf.fill(0);
         }
-        let Some(ScaleTables { xs, ys, .. }) = &self.tables else { return };
+        let Some(ScaleTables { xs, ys, .. }) = &self.tables else {
+            return;
+        };
         let (buf, cw) = (&mut self.buf, self.width);
-        for_each_scaled(img, xs, ys, |x, y, [r, g, b]| buf[(y0 + y) * cw + x0 + x] = r << 16 | g << 8 | b);
+        for_each_scaled(img, xs, ys, |x, y, [r, g, b]| {
+            buf[(y0 + y) * cw + x0 + x] = r << 16 | g << 8 | b
+        });
     }
 
     /// The canvas as an image (for tests).
     #[cfg(test)]
     pub fn to_image(&self) -> RgbImage {
-        let raw = self.buf.iter().flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8]).collect();
-        RgbImage::from_raw(self.width as u32, self.height as u32, raw).unwrap_or_else(|| RgbImage::new(1, 1))
+        let raw = self
+            .buf
+            .iter()
+            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
+            .collect();
+        RgbImage::from_raw(self.width as u32, self.height as u32, raw)
+            .unwrap_or_else(|| RgbImage::new(1, 1))
     }
 }
 
@@ -168,7 +217,12 @@ pub struct Compositor {
 
 impl Compositor {
     pub fn new(fade_len: Duration) -> Self {
-        Self { fade_len, pending_fade_to: None, fade: None, last: None }
+        Self {
+            fade_len,
+            pending_fade_to: None,
+            fade: None,
+            last: None,
+        }
     }
 
     pub fn fade_to(&mut self, style: usize) {
@@ -198,12 +252,17 @@ impl Compositor {
         };
         if !f.card && self.pending_fade_to == Some(f.style) {
             self.pending_fade_to = None;
-            if let Some(last) = self.last.take().filter(|l| l.dimensions() == pic.dimensions()) {
+            if let Some(last) = self
+                .last
+                .take()
+                .filter(|l| l.dimensions() == pic.dimensions())
+            {
                 self.fade = Some((last, now));
             }
         }
         if let Some((from, start)) = &self.fade {
-            let t = now.duration_since(*start).as_secs_f32() / self.fade_len.as_secs_f32().max(1e-3);
+            let t =
+                now.duration_since(*start).as_secs_f32() / self.fade_len.as_secs_f32().max(1e-3);
             if t >= 1.0 || from.dimensions() != pic.dimensions() {
                 self.fade = None;
             } else {
@@ -230,8 +289,16 @@ pub struct FrameWriter {
 
 impl FrameWriter {
     pub fn new(dir: &Path, every: u64) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create output folder", dir.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), every: every.max(1), seen: 0, skip: 0, written: 0, warn: Throttle::new(Duration::from_secs(10)) })
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            every: every.max(1),
+            seen: 0,
+            skip: 0,
+            written: 0,
+            warn: Throttle::new(Duration::from_secs(10)),
+        })
     }
 
     /// A write failure (disk full, folder removed) is reported, not fatal: a kiosk keeps
@@ -257,7 +324,10 @@ impl FrameWriter {
 
 /// `s`: a PNG named by the time, in `dir`.
 pub fn save_snapshot(dir: &Path, pic: &RgbImage) -> Result<PathBuf> {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     let path = dir.join(format!("snapshot_{ms}.png"));
     save_png(pic, &path).with_context(|| format!("{}: cannot save snapshot", path.display()))?;
     Ok(path)
@@ -268,7 +338,9 @@ mod tests {
     use super::*;
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 77]))
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 77])
+        })
     }
 
     #[test]
@@ -287,7 +359,10 @@ mod tests {
         let r: Vec<u8> = out.pixels().map(|p| p.0[0]).collect();
         // Centres at source x = -0.25 (clamped 0), 0.25, 0.75, 1.25 (clamped 1).
         assert_eq!(r, [0, 50, 150, 200]);
-        assert_eq!(resize_rgb(&gradient(640, 480), 64, 48).dimensions(), (64, 48));
+        assert_eq!(
+            resize_rgb(&gradient(640, 480), 64, 48).dimensions(),
+            (64, 48)
+        );
     }
 
     #[test]
@@ -318,8 +393,14 @@ mod tests {
         let mut c = Compositor::new(Duration::from_millis(500));
         let f = frame(0, 200);
         let now = Instant::now();
-        assert_eq!(c.compose(&f, ViewMode::Stylized, now).get_pixel(0, 0).0, [200; 3]);
-        assert_eq!(c.compose(&f, ViewMode::Original, now).get_pixel(3, 1).0, [10; 3]);
+        assert_eq!(
+            c.compose(&f, ViewMode::Stylized, now).get_pixel(0, 0).0,
+            [200; 3]
+        );
+        assert_eq!(
+            c.compose(&f, ViewMode::Original, now).get_pixel(3, 1).0,
+            [10; 3]
+        );
         let split = c.compose(&f, ViewMode::Split, now);
         assert_eq!(split.get_pixel(0, 0).0, [10; 3]);
         assert_eq!(split.get_pixel(3, 0).0, [200; 3]);
@@ -332,12 +413,30 @@ mod tests {
         c.compose(&frame(0, 0), ViewMode::Stylized, t0);
         c.fade_to(1);
         // A frame still in flight with the old style does not start the fade.
-        assert_eq!(c.compose(&frame(0, 0), ViewMode::Stylized, t0).get_pixel(0, 0).0, [0; 3]);
-        assert_eq!(c.compose(&frame(1, 200), ViewMode::Stylized, t0).get_pixel(0, 0).0, [0; 3]);
+        assert_eq!(
+            c.compose(&frame(0, 0), ViewMode::Stylized, t0)
+                .get_pixel(0, 0)
+                .0,
+            [0; 3]
+        );
+        assert_eq!(
+            c.compose(&frame(1, 200), ViewMode::Stylized, t0)
+                .get_pixel(0, 0)
+                .0,
+            [0; 3]
+        );
         assert!(c.fading());
-        let mid = c.compose(&frame(1, 200), ViewMode::Stylized, t0 + Duration::from_millis(500));
+        let mid = c.compose(
+            &frame(1, 200),
+            ViewMode::Stylized,
+            t0 + Duration::from_millis(500),
+        );
         assert_eq!(mid.get_pixel(0, 0).0, [100; 3]);
-        let end = c.compose(&frame(1, 200), ViewMode::Stylized, t0 + Duration::from_millis(1100));
+        let end = c.compose(
+            &frame(1, 200),
+            ViewMode::Stylized,
+            t0 + Duration::from_millis(1100),
+        );
         assert_eq!(end.get_pixel(0, 0).0, [200; 3]);
         assert!(!c.fading());
     }
@@ -349,10 +448,15 @@ mod tests {
         for _ in 0..7 {
             w.offer(&RgbImage::new(2, 2));
         }
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
-        assert_eq!(names, ["frame_000001.png", "frame_000004.png", "frame_000007.png"]);
+        assert_eq!(
+            names,
+            ["frame_000001.png", "frame_000004.png", "frame_000007.png"]
+        );
         assert_eq!(w.written, 3);
     }
 }

@@ -16,7 +16,9 @@ pub const TITLE: &str = "stylecast";
 
 /// Whether a display server is named in the environment at all.
 pub fn display_named() -> bool {
-    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// The key bindings (see the --help text).
@@ -93,7 +95,11 @@ impl WindowDisplay {
         let mut window = match made {
             Ok(Ok(w)) => w,
             Ok(Err(e)) => return Err(anyhow!("{e}")),
-            Err(_) => return Err(anyhow!("the window library panicked while opening a window")),
+            Err(_) => {
+                return Err(anyhow!(
+                    "the window library panicked while opening a window"
+                ))
+            }
         };
         // Our loop waits on the pipeline; minifb's own frame limiter would only add delay.
         window.set_target_fps(0);
@@ -108,7 +114,11 @@ impl WindowDisplay {
             #[cfg(target_os = "linux")]
             x11::make_fullscreen(&window);
         }
-        Ok(Self { window, canvas: Canvas::new(w, h), keys })
+        Ok(Self {
+            window,
+            canvas: Canvas::new(w, h),
+            keys,
+        })
     }
 
     /// Runs until q/Esc, the window is closed, or the frame limit is reached.
@@ -137,7 +147,9 @@ impl WindowDisplay {
             if changed {
                 self.draw(p);
                 let (cw, ch) = (self.canvas.width, self.canvas.height);
-                self.window.update_with_buffer(&self.canvas.buf, cw, ch).map_err(|e| anyhow!("window update failed: {e}"))?;
+                self.window
+                    .update_with_buffer(&self.canvas.buf, cw, ch)
+                    .map_err(|e| anyhow!("window update failed: {e}"))?;
                 if redraw_at.is_none() {
                     redraw_at = p.overlay_deadline();
                 }
@@ -154,7 +166,11 @@ impl WindowDisplay {
         }
         let scale = text_scale_for(self.canvas.height);
         let (width, height) = (self.canvas.width, self.canvas.height);
-        let mut surface = PixelBuf { buf: &mut self.canvas.buf, width, height };
+        let mut surface = PixelBuf {
+            buf: &mut self.canvas.buf,
+            width,
+            height,
+        };
         draw_panel(&mut surface, &p.overlay_lines(), scale);
         if let Some(t) = p.toast() {
             draw_toast(&mut surface, t, scale);
@@ -172,7 +188,11 @@ mod x11 {
     /// libX11's entry points, loaded once and kept (dropping an `Xlib` unloads the library).
     fn xlib() -> Option<&'static xlib::Xlib> {
         static LIB: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-        let addr = *LIB.get_or_init(|| xlib::Xlib::open().ok().map(|x| Box::leak(Box::new(x)) as *const xlib::Xlib as usize));
+        let addr = *LIB.get_or_init(|| {
+            xlib::Xlib::open()
+                .ok()
+                .map(|x| Box::leak(Box::new(x)) as *const xlib::Xlib as usize)
+        });
         // SAFETY: the address of a leaked, never-freed Xlib.
         addr.map(|a| unsafe { &*(a as *const xlib::Xlib) })
     }
@@ -181,8 +201,13 @@ mod x11 {
     /// make it full-screen, above panels; without a window manager the resize alone does.
     /// Other backends (Wayland) keep the window as opened.
     pub fn make_fullscreen(window: &minifb::Window) {
-        let (Ok(dh), Ok(wh)) = (window.display_handle(), window.window_handle()) else { return };
-        let (RawDisplayHandle::Xlib(dh), RawWindowHandle::Xlib(wh)) = (dh.as_raw(), wh.as_raw()) else { return };
+        let (Ok(dh), Ok(wh)) = (window.display_handle(), window.window_handle()) else {
+            return;
+        };
+        let (RawDisplayHandle::Xlib(dh), RawWindowHandle::Xlib(wh)) = (dh.as_raw(), wh.as_raw())
+        else {
+            return;
+        };
         let Some(display) = dh.display else { return };
         let Some(x) = xlib() else { return };
         let d = display.as_ptr() as *mut xlib::Display;
@@ -208,7 +233,13 @@ mod x11 {
             data[0] = 1; // _NET_WM_STATE_ADD
             data[1] = (x.XInternAtom)(d, FULLSCREEN.as_ptr(), xlib::False) as _;
             data[3] = 1; // source: a normal application
-            (x.XSendEvent)(d, root, xlib::False, xlib::SubstructureRedirectMask | xlib::SubstructureNotifyMask, &mut ev);
+            (x.XSendEvent)(
+                d,
+                root,
+                xlib::False,
+                xlib::SubstructureRedirectMask | xlib::SubstructureNotifyMask,
+                &mut ev,
+            );
             (x.XFlush)(d);
         }
     }

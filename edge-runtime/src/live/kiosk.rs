@@ -39,9 +39,14 @@ pub struct KioskConfig {
 
 impl KioskConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read kiosk config", path.display()))?;
-        let mut cfg = Self::parse(&text).with_context(|| format!("{}: invalid kiosk config", path.display()))?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read kiosk config", path.display()))?;
+        let mut cfg = Self::parse(&text)
+            .with_context(|| format!("{}: invalid kiosk config", path.display()))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
         Ok(cfg)
     }
@@ -51,7 +56,15 @@ impl KioskConfig {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for p in [&mut self.model, &mut self.models, &mut self.output, &mut self.camera].into_iter().flatten() {
+        for p in [
+            &mut self.model,
+            &mut self.models,
+            &mut self.output,
+            &mut self.camera,
+        ]
+        .into_iter()
+        .flatten()
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -76,8 +89,30 @@ impl KioskConfig {
                 }
             )*};
         }
-        take!(model, models, output, source, camera, infer_size, cycle, frames, pattern_time);
-        take!(every, camera_size, fps, fullscreen, headless, strength, preserve_colors, precision, device, quiet, show_fps);
+        take!(
+            model,
+            models,
+            output,
+            source,
+            camera,
+            infer_size,
+            cycle,
+            frames,
+            pattern_time
+        );
+        take!(
+            every,
+            camera_size,
+            fps,
+            fullscreen,
+            headless,
+            strength,
+            preserve_colors,
+            precision,
+            device,
+            quiet,
+            show_fps
+        );
         a
     }
 }
@@ -109,7 +144,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max, current: initial }
+        Self {
+            initial,
+            max,
+            current: initial,
+        }
     }
     pub fn next_delay(&mut self) -> Duration {
         let d = self.current;
@@ -129,7 +168,10 @@ pub struct StyleCycler {
 
 impl StyleCycler {
     pub fn new(seconds: f64) -> Self {
-        Self { period: Duration::from_secs_f64(seconds), last: Instant::now() }
+        Self {
+            period: Duration::from_secs_f64(seconds),
+            last: Instant::now(),
+        }
     }
     pub fn due(&mut self, now: Instant) -> bool {
         if now.duration_since(self.last) >= self.period {
@@ -171,7 +213,12 @@ mod tests {
             "#,
         )
         .unwrap();
-        let cli = RunArgs { strength: 0.8, camera_size: "640x480".into(), fps: 30, ..Default::default() };
+        let cli = RunArgs {
+            strength: 0.8,
+            camera_size: "640x480".into(),
+            fps: 30,
+            ..Default::default()
+        };
         let explicit: HashSet<String> = ["strength".to_string()].into();
         let a = cfg.apply(&cli, &explicit);
         assert_eq!(a.strength, 0.8, "the flag wins");
@@ -187,16 +234,26 @@ mod tests {
     fn config_paths_are_relative_to_the_file_and_typos_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kiosk.toml");
-        std::fs::write(&p, "models = \"styles\"\nsource = \"photos\"\ncamera = \"/dev/video2\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "models = \"styles\"\nsource = \"photos\"\ncamera = \"/dev/video2\"\n",
+        )
+        .unwrap();
         let cfg = KioskConfig::load(&p).unwrap();
         assert_eq!(cfg.models, Some(dir.path().join("styles")));
-        assert_eq!(cfg.source, Some(dir.path().join("photos").to_string_lossy().into_owned()));
+        assert_eq!(
+            cfg.source,
+            Some(dir.path().join("photos").to_string_lossy().into_owned())
+        );
         assert_eq!(cfg.camera, Some(PathBuf::from("/dev/video2")));
 
         std::fs::write(&p, "strenght = 0.5\n").unwrap();
         let e = format!("{:#}", KioskConfig::load(&p).unwrap_err());
         assert!(e.contains("kiosk.toml") && e.contains("strenght"), "{e}");
-        let e = format!("{:#}", KioskConfig::load(&dir.path().join("nope.toml")).unwrap_err());
+        let e = format!(
+            "{:#}",
+            KioskConfig::load(&dir.path().join("nope.toml")).unwrap_err()
+        );
         assert!(e.contains("nope.toml"), "{e}");
     }
 

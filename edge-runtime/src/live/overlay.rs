@@ -48,7 +48,11 @@ pub fn draw_text(s: &mut impl Surface, x: usize, y: usize, text: &str, scale: us
     let (w, h) = s.size();
     let scale = scale.max(1);
     for (i, ch) in text.chars().enumerate() {
-        let code = if ch.is_ascii() { ch as usize } else { '?' as usize };
+        let code = if ch.is_ascii() {
+            ch as usize
+        } else {
+            '?' as usize
+        };
         let glyph = BASIC_LEGACY[code];
         for (gy, row) in glyph.iter().enumerate() {
             for gx in 0..GLYPH {
@@ -87,8 +91,19 @@ pub fn draw_panel(s: &mut impl Surface, lines: &[String], scale: usize) {
     }
     let pad = 2 * scale;
     let line_h = (GLYPH + 2) * scale;
-    let width = lines.iter().map(|l| text_size(l, scale).0).max().unwrap_or(0);
-    fill_rect(s, 0, 0, width + 2 * pad, lines.len() * line_h + 2 * pad, [0, 0, 0]);
+    let width = lines
+        .iter()
+        .map(|l| text_size(l, scale).0)
+        .max()
+        .unwrap_or(0);
+    fill_rect(
+        s,
+        0,
+        0,
+        width + 2 * pad,
+        lines.len() * line_h + 2 * pad,
+        [0, 0, 0],
+    );
     for (i, l) in lines.iter().enumerate() {
         draw_text(s, pad, pad + i * line_h, l, scale, [255, 255, 255]);
     }
@@ -112,20 +127,41 @@ pub fn draw_toast(s: &mut impl Surface, text: &str, scale: usize) {
 pub fn render_card(width: u32, height: u32, lines: &[String]) -> RgbImage {
     let mut img = RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([24, 26, 34]));
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1);
-    let scale = (w * 9 / 10 / (longest * GLYPH)).clamp(1, 4).min((h / (lines.len().max(1) * 12)).max(1));
+    let longest = lines
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let scale = (w * 9 / 10 / (longest * GLYPH))
+        .clamp(1, 4)
+        .min((h / (lines.len().max(1) * 12)).max(1));
     let max_chars = (w / (GLYPH * scale)).max(1);
     let line_h = (GLYPH + 4) * scale;
     let top = h.saturating_sub(lines.len() * line_h) / 2;
     for (i, line) in lines.iter().enumerate() {
         let text: String = if line.chars().count() > max_chars {
-            line.chars().take(max_chars.saturating_sub(2)).chain("..".chars()).collect()
+            line.chars()
+                .take(max_chars.saturating_sub(2))
+                .chain("..".chars())
+                .collect()
         } else {
             line.clone()
         };
         let (tw, _) = text_size(&text, scale);
-        let colour = if i == 0 { [255, 190, 60] } else { [220, 220, 220] };
-        draw_text(&mut img, w.saturating_sub(tw) / 2, top + i * line_h, &text, scale, colour);
+        let colour = if i == 0 {
+            [255, 190, 60]
+        } else {
+            [220, 220, 220]
+        };
+        draw_text(
+            &mut img,
+            w.saturating_sub(tw) / 2,
+            top + i * line_h,
+            &text,
+            scale,
+            colour,
+        );
     }
     img
 }
@@ -144,8 +180,13 @@ mod tests {
         let mut img = RgbImage::new(16, 8);
         draw_text(&mut img, 0, 0, "|", 1, [255, 255, 255]);
         // font8x8 draws | as a broken bar: columns 3 and 4 of rows 0-2 and 4-6.
-        let lit: Vec<u32> = (0..8).filter(|&x| img.get_pixel(x, 1).0[0] == 255).collect();
-        assert!(!lit.is_empty() && lit.iter().all(|&x| (2..6).contains(&x)), "{lit:?}");
+        let lit: Vec<u32> = (0..8)
+            .filter(|&x| img.get_pixel(x, 1).0[0] == 255)
+            .collect();
+        assert!(
+            !lit.is_empty() && lit.iter().all(|&x| (2..6).contains(&x)),
+            "{lit:?}"
+        );
         assert!((8..16).all(|x| img.get_pixel(x, 1).0[0] == 0));
     }
 
@@ -154,13 +195,25 @@ mod tests {
         let mut img = RgbImage::new(10, 5);
         draw_text(&mut img, 6, 3, "héllo", 3, [1, 2, 3]);
         let mut buf = vec![0u32; 12];
-        draw_panel(&mut PixelBuf { buf: &mut buf, width: 4, height: 3 }, &["long line".into()], 2);
+        draw_panel(
+            &mut PixelBuf {
+                buf: &mut buf,
+                width: 4,
+                height: 3,
+            },
+            &["long line".into()],
+            2,
+        );
         draw_toast(&mut img, "too long for this", 2);
     }
 
     #[test]
     fn card_has_its_size_and_text() {
-        let card = render_card(160, 120, &["CAMERA UNAVAILABLE".into(), "reconnecting in 1.0 s".into()]);
+        let card = render_card(
+            160,
+            120,
+            &["CAMERA UNAVAILABLE".into(), "reconnecting in 1.0 s".into()],
+        );
         assert_eq!(card.dimensions(), (160, 120));
         let bright = card.pixels().filter(|p| p.0[0] > 200).count();
         assert!(bright > 50, "text drawn: {bright}");

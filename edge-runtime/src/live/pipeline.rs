@@ -27,7 +27,14 @@ struct Slot<T> {
 
 impl<T> Default for Mailbox<T> {
     fn default() -> Self {
-        Self { state: Mutex::new(Slot { item: None, closed: false }), ready: Condvar::new(), dropped: AtomicU64::new(0) }
+        Self {
+            state: Mutex::new(Slot {
+                item: None,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            dropped: AtomicU64::new(0),
+        }
     }
 }
 
@@ -59,7 +66,11 @@ impl<T> Mailbox<T> {
             if s.closed || now >= deadline {
                 return None;
             }
-            s = self.ready.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .ready
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -141,7 +152,10 @@ impl Shared {
         })
     }
     pub fn controls(&self) -> Controls {
-        self.controls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Changes the controls and bumps their version.
     pub fn update_controls(&self, f: impl FnOnce(&mut Controls)) {
@@ -211,7 +225,9 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
             continue;
         }
         if !reuse {
-            let Some(frame) = shared.captured.take_timeout(Duration::from_millis(100)) else { continue };
+            let Some(frame) = shared.captured.take_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
             match frame.pixels.into_rgb() {
                 Ok(img) => held = Some((img, frame.captured, frame.card)),
                 Err(e) => {
@@ -224,7 +240,9 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
                 }
             }
         }
-        let Some((image, captured, card)) = &held else { continue };
+        let Some((image, captured, card)) = &held else {
+            continue;
+        };
         // A frozen frame redone for new controls counts its latency from now, not from
         // when it was captured.
         let (captured, card) = (if reuse { Instant::now() } else { *captured }, *card);
@@ -243,7 +261,11 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
         }
         let input = resize_rgb(image, infer_size.0, infer_size.1);
         let style = controls.style.min(styles.len() - 1);
-        let opts = StylizeOptions { max_side: None, strength: controls.strength, preserve_colors: controls.preserve_colors };
+        let opts = StylizeOptions {
+            max_side: None,
+            strength: controls.strength,
+            preserve_colors: controls.preserve_colors,
+        };
         let t = Instant::now();
         // Strength 0 without colour transfer is the input itself: skip the network.
         let result = if controls.strength <= 0.0 && !controls.preserve_colors {
@@ -253,15 +275,28 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
         };
         match result {
             Ok(output) => {
-                shared.stats.infer_us.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                shared
+                    .stats
+                    .infer_us
+                    .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
                 shared.stats.inferred.fetch_add(1, Ordering::Relaxed);
-                shared.stylized.post(Stylized { input, output, source_size, captured, style, card: false });
+                shared.stylized.post(Stylized {
+                    input,
+                    output,
+                    source_size,
+                    captured,
+                    style,
+                    card: false,
+                });
             }
             Err(e) => {
                 // A kiosk keeps running; say why frames are missing.
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if warn.ready() {
-                    eprintln!("warning: stylizing with {} failed: {e}", styles[style].meta().style);
+                    eprintln!(
+                        "warning: stylizing with {} failed: {e}",
+                        styles[style].meta().style
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -326,7 +361,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             let t = m.take_timeout(Duration::from_secs(1)).unwrap();
             // A queue would have grown by ~20 ms per round here; the slot stays fresh.
-            assert!(t.elapsed() < Duration::from_millis(80), "stale item: {:?}", t.elapsed());
+            assert!(
+                t.elapsed() < Duration::from_millis(80),
+                "stale item: {:?}",
+                t.elapsed()
+            );
         }
         stop.store(true, Ordering::Relaxed);
         producer.join().unwrap();

@@ -51,7 +51,9 @@ impl RateMeter {
     }
     fn fps(&self) -> f64 {
         match (self.times.front(), self.times.back()) {
-            (Some(a), Some(b)) if self.times.len() > 1 && b > a => (self.times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64(),
+            (Some(a), Some(b)) if self.times.len() > 1 && b > a => {
+                (self.times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64()
+            }
             _ => 0.0,
         }
     }
@@ -111,7 +113,10 @@ impl Presenter {
             Some((dir, every)) => Some(FrameWriter::new(dir, *every)?),
             None => None,
         };
-        let cycler = cfg.cycle.filter(|_| cfg.style_names.len() > 1).map(StyleCycler::new);
+        let cycler = cfg
+            .cycle
+            .filter(|_| cfg.style_names.len() > 1)
+            .map(StyleCycler::new);
         let now = Instant::now();
         Ok(Self {
             shared,
@@ -133,8 +138,18 @@ impl Presenter {
             shown: 0,
             latency_ms_total: 0.0,
             last_latency_ms: 0.0,
-            rate: RateMeter { times: VecDeque::new() },
-            mark: LogMark { at: now, shown: 0, captured: 0, inferred: 0, infer_us: 0, dropped: 0, latency_ms: 0.0 },
+            rate: RateMeter {
+                times: VecDeque::new(),
+            },
+            mark: LogMark {
+                at: now,
+                shown: 0,
+                captured: 0,
+                inferred: 0,
+                infer_us: 0,
+                dropped: 0,
+                latency_ms: 0.0,
+            },
             toast: None,
         })
     }
@@ -210,8 +225,16 @@ impl Presenter {
         let secs = now.duration_since(a.at).as_secs_f64().max(1e-9);
         let frames = b.shown - a.shown;
         let inferred = b.inferred - a.inferred;
-        let infer_ms = if inferred > 0 { (b.infer_us - a.infer_us) as f64 / inferred as f64 / 1e3 } else { 0.0 };
-        let latency = if frames > 0 { (b.latency_ms - a.latency_ms) / frames as f64 } else { 0.0 };
+        let infer_ms = if inferred > 0 {
+            (b.infer_us - a.infer_us) as f64 / inferred as f64 / 1e3
+        } else {
+            0.0
+        };
+        let latency = if frames > 0 {
+            (b.latency_ms - a.latency_ms) / frames as f64
+        } else {
+            0.0
+        };
         format!(
             "live: {:.1} fps, source {:.1} fps, inference {:.0} ms, latency {:.0} ms, dropped {} (total {}), style {}",
             frames as f64 / secs,
@@ -229,12 +252,22 @@ impl Presenter {
     pub fn summary(&self) -> String {
         let s = &self.shared.stats;
         let inferred = s.inferred.load(Ordering::Relaxed);
-        let infer_ms = if inferred > 0 { s.infer_us.load(Ordering::Relaxed) as f64 / inferred as f64 / 1e3 } else { 0.0 };
+        let infer_ms = if inferred > 0 {
+            s.infer_us.load(Ordering::Relaxed) as f64 / inferred as f64 / 1e3
+        } else {
+            0.0
+        };
         let fps = match (self.first_shown, self.last_shown) {
-            (Some(a), Some(b)) if self.shown > 1 && b > a => (self.shown - 1) as f64 / b.duration_since(a).as_secs_f64(),
+            (Some(a), Some(b)) if self.shown > 1 && b > a => {
+                (self.shown - 1) as f64 / b.duration_since(a).as_secs_f64()
+            }
             _ => 0.0,
         };
-        let latency = if self.shown > 0 { self.latency_ms_total / self.shown as f64 } else { 0.0 };
+        let latency = if self.shown > 0 {
+            self.latency_ms_total / self.shown as f64
+        } else {
+            0.0
+        };
         let errors = s.errors.load(Ordering::Relaxed);
         format!(
             "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}",
@@ -262,7 +295,12 @@ impl Presenter {
 
     fn style_label(&self) -> String {
         let i = self.shared.controls().style;
-        format!("{} ({}/{})", self.style_names.get(i).map(String::as_str).unwrap_or("?"), i + 1, self.style_names.len())
+        format!(
+            "{} ({}/{})",
+            self.style_names.get(i).map(String::as_str).unwrap_or("?"),
+            i + 1,
+            self.style_names.len()
+        )
     }
 
     fn set_style(&mut self, i: usize, manual: bool) {
@@ -293,18 +331,31 @@ impl Presenter {
             Action::Style(i) => self.set_style(i, true),
             Action::Freeze => {
                 self.shared.update_controls(|c| c.frozen = !c.frozen);
-                self.say(if cur.frozen { "live".into() } else { "frozen".into() });
+                self.say(if cur.frozen {
+                    "live".into()
+                } else {
+                    "frozen".into()
+                });
             }
             Action::StrengthUp | Action::StrengthDown => {
-                let step = if action == Action::StrengthUp { 0.1 } else { -0.1 };
+                let step = if action == Action::StrengthUp {
+                    0.1
+                } else {
+                    -0.1
+                };
                 // Round to tenths so repeated steps land on 0 and 1 exactly.
                 let s = ((cur.strength + step) * 10.0).round().clamp(0.0, 10.0) / 10.0;
                 self.shared.update_controls(|c| c.strength = s);
                 self.say(format!("strength {s:.1}"));
             }
             Action::ToggleColors => {
-                self.shared.update_controls(|c| c.preserve_colors = !c.preserve_colors);
-                self.say(if cur.preserve_colors { "style colours".into() } else { "photo colours kept".into() });
+                self.shared
+                    .update_controls(|c| c.preserve_colors = !c.preserve_colors);
+                self.say(if cur.preserve_colors {
+                    "style colours".into()
+                } else {
+                    "photo colours kept".into()
+                });
             }
             Action::CycleView => {
                 self.view = self.view.next();
@@ -316,7 +367,12 @@ impl Presenter {
                 Some(p) => match save_snapshot(&self.snapshot_dir, p) {
                     Ok(path) => {
                         eprintln!("snapshot saved: {}", path.display());
-                        self.say(format!("saved {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+                        self.say(format!(
+                            "saved {}",
+                            path.file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        ));
                     }
                     Err(e) => {
                         eprintln!("warning: {e:#}");
@@ -334,12 +390,20 @@ impl Presenter {
         let mut lines = Vec::new();
         let c = self.shared.controls();
         if self.show_fps {
-            lines.push(format!("{:.1} fps  latency {:.0} ms", self.rate.fps(), self.last_latency_ms));
+            lines.push(format!(
+                "{:.1} fps  latency {:.0} ms",
+                self.rate.fps(),
+                self.last_latency_ms
+            ));
             lines.push(format!("{}  {}", self.style_label(), self.view.label()));
             lines.push(format!(
                 "strength {:.1}{}  dropped {}",
                 c.strength,
-                if c.preserve_colors { "  colours kept" } else { "" },
+                if c.preserve_colors {
+                    "  colours kept"
+                } else {
+                    ""
+                },
                 self.shared.dropped()
             ));
         }
@@ -351,12 +415,18 @@ impl Presenter {
 
     /// The current message, while it lasts.
     pub fn toast(&self) -> Option<&str> {
-        self.toast.as_ref().filter(|(_, t)| t.elapsed() < TOAST).map(|(s, _)| s.as_str())
+        self.toast
+            .as_ref()
+            .filter(|(_, t)| t.elapsed() < TOAST)
+            .map(|(s, _)| s.as_str())
     }
 
     /// Whether the overlay changes over time without new frames (toasts expiring).
     pub fn overlay_deadline(&self) -> Option<Instant> {
-        self.toast.as_ref().map(|(_, t)| *t + TOAST).filter(|d| *d > Instant::now())
+        self.toast
+            .as_ref()
+            .map(|(_, t)| *t + TOAST)
+            .filter(|d| *d > Instant::now())
     }
 }
 
@@ -366,7 +436,13 @@ mod tests {
     use crate::live::pipeline::Controls;
 
     fn presenter(n: usize, dir: &std::path::Path) -> (Arc<Shared>, Presenter) {
-        let shared = Shared::new(Controls { style: 0, strength: 1.0, preserve_colors: false, frozen: false, version: 0 });
+        let shared = Shared::new(Controls {
+            style: 0,
+            strength: 1.0,
+            preserve_colors: false,
+            frozen: false,
+            version: 0,
+        });
         let p = Presenter::new(
             shared.clone(),
             PresenterConfig {
@@ -437,6 +513,10 @@ mod tests {
         p.apply(Action::Snapshot);
         let pngs = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(pngs, 1);
-        assert!(p.summary().starts_with("summary: frames 2,"), "{}", p.summary());
+        assert!(
+            p.summary().starts_with("summary: frames 2,"),
+            "{}",
+            p.summary()
+        );
     }
 }

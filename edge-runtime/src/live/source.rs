@@ -18,9 +18,16 @@ use super::pixfmt::FrameLayout;
 pub enum Pixels {
     Rgb(RgbImage),
     /// A camera buffer as captured.
-    Raw { data: Vec<u8>, layout: FrameLayout },
+    Raw {
+        data: Vec<u8>,
+        layout: FrameLayout,
+    },
     /// The test pattern at a scene time.
-    Pattern { width: u32, height: u32, time: f64 },
+    Pattern {
+        width: u32,
+        height: u32,
+        time: f64,
+    },
 }
 
 impl Pixels {
@@ -28,7 +35,11 @@ impl Pixels {
         match self {
             Pixels::Rgb(img) => Ok(img),
             Pixels::Raw { data, layout } => layout.decode(&data),
-            Pixels::Pattern { width, height, time } => Ok(render_pattern(width, height, time)),
+            Pixels::Pattern {
+                width,
+                height,
+                time,
+            } => Ok(render_pattern(width, height, time)),
         }
     }
 }
@@ -44,10 +55,18 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(pixels: Pixels) -> Self {
-        Self { pixels, captured: Instant::now(), card: false }
+        Self {
+            pixels,
+            captured: Instant::now(),
+            card: false,
+        }
     }
     pub fn card(image: RgbImage) -> Self {
-        Self { pixels: Pixels::Rgb(image), captured: Instant::now(), card: true }
+        Self {
+            pixels: Pixels::Rgb(image),
+            captured: Instant::now(),
+            card: true,
+        }
     }
 }
 
@@ -70,7 +89,10 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(fps: u32) -> Self {
-        Self { period: Duration::from_secs_f64(1.0 / fps.max(1) as f64), next: Instant::now() }
+        Self {
+            period: Duration::from_secs_f64(1.0 / fps.max(1) as f64),
+            next: Instant::now(),
+        }
     }
     pub fn wait(&mut self) {
         let now = Instant::now();
@@ -91,27 +113,41 @@ pub fn render_pattern(width: u32, height: u32, time: f64) -> RgbImage {
     let t = time as f32;
     let frac = |x: f32| x - x.floor();
     let tri = |x: f32| 1.0 - (2.0 * frac(x) - 1.0).abs();
-    let lerp = |a: [f32; 3], b: [f32; 3], s: f32| [0, 1, 2].map(|i| a[i] + (b[i] - a[i]) * s.clamp(0.0, 1.0));
+    let lerp = |a: [f32; 3], b: [f32; 3], s: f32| {
+        [0, 1, 2].map(|i| a[i] + (b[i] - a[i]) * s.clamp(0.0, 1.0))
+    };
     let horizon = 0.62;
     // Sun on an arc across the sky, period 12 s.
     let sp = frac(t / 12.0);
     let (sun_x, sun_y, sun_r) = (0.1 + 0.8 * sp, 0.42 - 0.3 * (PI * sp).sin(), 0.09);
     // Box bouncing over the whole frame, ball swinging over the ground.
     let (box_x, box_y, box_s) = (0.08 + 0.7 * tri(t / 5.0), 0.1 + 0.65 * tri(t / 3.7), 0.14);
-    let (ball_x, ball_y, ball_r) = (0.5 + 0.35 * (t * 0.9).sin(), 0.8 + 0.08 * (t * 2.3).cos(), 0.07);
+    let (ball_x, ball_y, ball_r) = (
+        0.5 + 0.35 * (t * 0.9).sin(),
+        0.8 + 0.08 * (t * 2.3).cos(),
+        0.07,
+    );
     let aspect = w / h;
     RgbImage::from_fn(width.max(1), height.max(1), |x, y| {
         let u = (x as f32 + 0.5) / w;
         let v = (y as f32 + 0.5) / h;
         let mut c = if v < horizon {
             let s = v / horizon;
-            lerp([25.0, 50.0, 130.0 + 40.0 * (t * 0.2).sin()], [250.0, 175.0, 95.0], s * s)
+            lerp(
+                [25.0, 50.0, 130.0 + 40.0 * (t * 0.2).sin()],
+                [250.0, 175.0, 95.0],
+                s * s,
+            )
         } else {
             // Stripes converge on a vanishing point and scroll towards the viewer.
             let depth = (v - horizon) / (1.0 - horizon);
             let lane = ((u - 0.5) / (depth + 0.05) * 3.0).floor() as i32;
             let row = (1.0 / (depth + 0.08) + t * 2.0).floor() as i32;
-            let k = if (lane + row).rem_euclid(2) == 0 { 1.0 } else { 0.72 };
+            let k = if (lane + row).rem_euclid(2) == 0 {
+                1.0
+            } else {
+                0.72
+            };
             [60.0 * k, (95.0 + 80.0 * depth) * k, 45.0 * k]
         };
         let d_sun = (((u - sun_x) * aspect).powi(2) + (v - sun_y).powi(2)).sqrt();
@@ -122,12 +158,19 @@ pub fn render_pattern(width: u32, height: u32, time: f64) -> RgbImage {
         let d_ball = (((u - ball_x) * aspect).powi(2) + (v - ball_y).powi(2)).sqrt();
         if d_ball < ball_r {
             // Lit from the top-left like a sphere.
-            let shade = 1.0 - 0.6 * ((u - ball_x + ball_r * 0.4) * aspect).hypot(v - ball_y + ball_r * 0.4) / ball_r;
+            let shade = 1.0
+                - 0.6 * ((u - ball_x + ball_r * 0.4) * aspect).hypot(v - ball_y + ball_r * 0.4)
+                    / ball_r;
             c = [40.0 * shade + 20.0, 200.0 * shade, 230.0 * shade + 20.0];
         }
         if (box_x..box_x + box_s / aspect).contains(&u) && (box_y..box_y + box_s).contains(&v) {
-            let edge = (u - box_x).min(box_x + box_s / aspect - u) * aspect < 0.012 || (v - box_y).min(box_y + box_s - v) < 0.012;
-            c = if edge { [250.0, 250.0, 250.0] } else { [215.0, 40.0 + 100.0 * tri(t / 2.0), 60.0] };
+            let edge = (u - box_x).min(box_x + box_s / aspect - u) * aspect < 0.012
+                || (v - box_y).min(box_y + box_s - v) < 0.012;
+            c = if edge {
+                [250.0, 250.0, 250.0]
+            } else {
+                [215.0, 40.0 + 100.0 * tri(t / 2.0), 60.0]
+            };
         }
         if v < 0.07 && u > 0.62 {
             // Colour bars, top right.
@@ -158,14 +201,23 @@ pub struct TestPattern {
 
 impl TestPattern {
     pub fn new(width: u32, height: u32, fps: u32, fixed_time: Option<f64>) -> Self {
-        Self { width, height, start: Instant::now(), fixed_time, pacer: Pacer::new(fps) }
+        Self {
+            width,
+            height,
+            start: Instant::now(),
+            fixed_time,
+            pacer: Pacer::new(fps),
+        }
     }
 }
 
 impl FrameSource for TestPattern {
     fn describe(&self) -> String {
         match self.fixed_time {
-            Some(t) => format!("test pattern {}x{} (frozen at t={t} s)", self.width, self.height),
+            Some(t) => format!(
+                "test pattern {}x{} (frozen at t={t} s)",
+                self.width, self.height
+            ),
             None => format!("test pattern {}x{}", self.width, self.height),
         }
     }
@@ -174,8 +226,14 @@ impl FrameSource for TestPattern {
     }
     fn next_frame(&mut self) -> Result<Frame> {
         self.pacer.wait();
-        let time = self.fixed_time.unwrap_or_else(|| self.start.elapsed().as_secs_f64());
-        Ok(Frame::new(Pixels::Pattern { width: self.width, height: self.height, time }))
+        let time = self
+            .fixed_time
+            .unwrap_or_else(|| self.start.elapsed().as_secs_f64());
+        Ok(Frame::new(Pixels::Pattern {
+            width: self.width,
+            height: self.height,
+            time,
+        }))
     }
 }
 
@@ -205,7 +263,10 @@ impl StillSource {
                 .collect();
             v.sort();
             if v.is_empty() {
-                bail!("{}: no images (jpg, png, webp) in this folder", path.display());
+                bail!(
+                    "{}: no images (jpg, png, webp) in this folder",
+                    path.display()
+                );
             }
             v
         } else if path.is_file() {
@@ -213,9 +274,23 @@ impl StillSource {
         } else {
             bail!("{}: no such image file or folder", path.display());
         };
-        let current = fit_still(load_rgb(&paths[0]).with_context(|| format!("{}: cannot load image", paths[0].display()))?);
-        let name = if paths.len() > 1 { format!("slideshow of {} images in {}", paths.len(), path.display()) } else { format!("image {}", path.display()) };
-        Ok(Self { name, paths, index: 0, current, shown_at: Instant::now(), pacer: Pacer::new(fps) })
+        let current = fit_still(
+            load_rgb(&paths[0])
+                .with_context(|| format!("{}: cannot load image", paths[0].display()))?,
+        );
+        let name = if paths.len() > 1 {
+            format!("slideshow of {} images in {}", paths.len(), path.display())
+        } else {
+            format!("image {}", path.display())
+        };
+        Ok(Self {
+            name,
+            paths,
+            index: 0,
+            current,
+            shown_at: Instant::now(),
+            pacer: Pacer::new(fps),
+        })
     }
 
     fn advance(&mut self) {
@@ -227,7 +302,10 @@ impl StillSource {
                     self.current = fit_still(img);
                     break;
                 }
-                Err(e) => eprintln!("warning: {}: skipped: {e}", self.paths[self.index].display()),
+                Err(e) => eprintln!(
+                    "warning: {}: skipped: {e}",
+                    self.paths[self.index].display()
+                ),
             }
         }
         self.shown_at = Instant::now();
@@ -260,15 +338,21 @@ fn fit_still(img: RgbImage) -> RgbImage {
         return img;
     }
     let k = STILL_MAX_SIDE as f64 / w.max(h) as f64;
-    let (nw, nh) = (((w as f64 * k).round() as u32).max(1), ((h as f64 * k).round() as u32).max(1));
+    let (nw, nh) = (
+        ((w as f64 * k).round() as u32).max(1),
+        ((h as f64 * k).round() as u32).max(1),
+    );
     image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
 /// The bundled demo photo: ./assets/demo.jpg, then the checkout's assets/demo.jpg.
 pub fn demo_photo() -> Option<PathBuf> {
-    [PathBuf::from("assets/demo.jpg"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo.jpg")]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        PathBuf::from("assets/demo.jpg"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo.jpg"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -280,7 +364,12 @@ mod tests {
         let a = render_pattern(96, 64, 1.5);
         assert_eq!(a, render_pattern(96, 64, 1.5));
         let b = render_pattern(96, 64, 2.5);
-        let diff = a.as_raw().iter().zip(b.as_raw()).filter(|(x, y)| x != y).count();
+        let diff = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .filter(|(x, y)| x != y)
+            .count();
         assert!(diff > a.as_raw().len() / 50, "pattern barely moves: {diff}");
     }
 
@@ -314,20 +403,36 @@ mod tests {
 
     #[test]
     fn big_stills_are_shrunk_once() {
-        assert_eq!(fit_still(RgbImage::new(4000, 3000)).dimensions(), (1920, 1440));
+        assert_eq!(
+            fit_still(RgbImage::new(4000, 3000)).dimensions(),
+            (1920, 1440)
+        );
         assert_eq!(fit_still(RgbImage::new(640, 480)).dimensions(), (640, 480));
     }
 
     #[test]
     fn still_source_errors_name_the_path() {
-        let e = StillSource::open(Path::new("/nonexistent/photo.jpg"), 30).err().unwrap();
+        let e = StillSource::open(Path::new("/nonexistent/photo.jpg"), 30)
+            .err()
+            .unwrap();
         assert!(format!("{e:#}").contains("/nonexistent/photo.jpg"));
         let dir = tempfile::tempdir().unwrap();
         let e = StillSource::open(dir.path(), 30).err().unwrap();
         assert!(format!("{e:#}").contains("no images"));
-        RgbImage::from_pixel(8, 6, image::Rgb([1, 2, 3])).save(dir.path().join("a.png")).unwrap();
+        RgbImage::from_pixel(8, 6, image::Rgb([1, 2, 3]))
+            .save(dir.path().join("a.png"))
+            .unwrap();
         let mut s = StillSource::open(dir.path(), 1000).unwrap();
         assert_eq!(s.size(), (8, 6));
-        assert_eq!(s.next_frame().unwrap().pixels.into_rgb().unwrap().get_pixel(0, 0).0, [1, 2, 3]);
+        assert_eq!(
+            s.next_frame()
+                .unwrap()
+                .pixels
+                .into_rgb()
+                .unwrap()
+                .get_pixel(0, 0)
+                .0,
+            [1, 2, 3]
+        );
     }
 }

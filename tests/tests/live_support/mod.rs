@@ -23,14 +23,28 @@ impl Xvfb {
     /// Starts one at `width`x`height`, or returns None (saying so loudly) when Xvfb is not
     /// installed. CI installs it (.ci/run), so there the window tests really run.
     pub fn start(width: u32, height: u32) -> Option<Self> {
-        if Command::new("Xvfb").arg("-help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        if Command::new("Xvfb")
+            .arg("-help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
             eprintln!("\n!!!! SKIPPED: the Xvfb binary is missing (apt-get install xvfb x11-apps); window test not run !!!!\n");
             return None;
         }
         // -displayfd: Xvfb picks a free display number itself and writes it to the given
         // fd (our stdout pipe) once it accepts connections. No race between parallel tests.
         let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -39,7 +53,11 @@ impl Xvfb {
         let mut stdout = std::io::BufReader::new(child.stdout.take().expect("Xvfb stdout"));
         let read = std::io::BufRead::read_line(&mut stdout, &mut line);
         match (read, line.trim().parse::<u32>()) {
-            (Ok(_), Ok(n)) => Some(Self { display: format!(":{n}"), child, _stdout: stdout }),
+            (Ok(_), Ok(n)) => Some(Self {
+                display: format!(":{n}"),
+                child,
+                _stdout: stdout,
+            }),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -75,7 +93,9 @@ impl Xvfb {
 impl Drop for Xvfb {
     fn drop(&mut self) {
         // SIGTERM first: Xvfb then removes its lock file and socket (SIGKILL leaves them).
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         for _ in 0..40 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
@@ -89,7 +109,11 @@ impl Drop for Xvfb {
 
 /// Decodes an XWD dump of a 24/32-bit TrueColor ZPixmap (what Xvfb -screen ...x24 gives).
 pub fn parse_xwd(data: &[u8]) -> Option<RgbImage> {
-    let field = |i: usize| -> Option<u32> { Some(u32::from_be_bytes(data.get(i * 4..i * 4 + 4)?.try_into().ok()?)) };
+    let field = |i: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(
+            data.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+        ))
+    };
     let header_size = field(0)? as usize;
     let (width, height) = (field(4)?, field(5)?);
     let byte_order = field(7)?; // 0: LSB first
@@ -107,9 +131,17 @@ pub fn parse_xwd(data: &[u8]) -> Option<RgbImage> {
         for x in 0..width as usize {
             let i = start + y * bytes_per_line + x * 4;
             let b: [u8; 4] = data.get(i..i + 4)?.try_into().ok()?;
-            let p = if byte_order == 0 { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) };
+            let p = if byte_order == 0 {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            };
             let c = |m: u32| ((p & m) >> shift(m)) as u8;
-            img.put_pixel(x as u32, y as u32, image::Rgb([c(rmask), c(gmask), c(bmask)]));
+            img.put_pixel(
+                x as u32,
+                y as u32,
+                image::Rgb([c(rmask), c(gmask), c(bmask)]),
+            );
         }
     }
     Some(img)
@@ -119,7 +151,11 @@ pub fn parse_xwd(data: &[u8]) -> Option<RgbImage> {
 /// ±2 around 0, i.e. black once clamped) with its last layer scaled by 40 and shifted
 /// to mid-grey, so the stylized frame is a textured image that depends on the input.
 pub fn visible_model(dir: &Path, name: &str, gain: f64) -> PathBuf {
-    let mut m = ModelFile::load(&conformance("transformer_net/model.safetensors"), &Device::Cpu).unwrap();
+    let mut m = ModelFile::load(
+        &conformance("transformer_net/model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
     let w: &Tensor = &m.tensors["deconv3.conv2d.weight"];
     let b: &Tensor = &m.tensors["deconv3.conv2d.bias"];
     let (w, b) = ((w * gain).unwrap(), ((b * gain).unwrap() + 128.0).unwrap());
@@ -134,7 +170,12 @@ pub fn visible_model(dir: &Path, name: &str, gain: f64) -> PathBuf {
 /// Mean absolute difference per channel value (0..255).
 pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions(), "sizes differ");
-    a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.as_raw().len() as f64
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .sum::<f64>()
+        / a.as_raw().len() as f64
 }
 
 /// Box-averages by an integer factor (comparing an up-scaled window with its source).
@@ -156,7 +197,11 @@ pub fn shrink(img: &RgbImage, k: u32) -> RgbImage {
 /// PNG files in a folder, sorted.
 pub fn pngs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "png")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
