@@ -1,6 +1,6 @@
 //! The network against PyTorch's reference outputs in ../shared/conformance/transformer_net.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use stylecast::image_io::{psnr, tensor_to_image};
 use stylecast::{ModelFile, Precision, Stylizer};
