@@ -10,7 +10,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use stylecast::image_io::{image_to_tensor, load_rgb, save_png, tensor_to_image};
+use stylecast::image_io::{
+    image_to_tensor, load_rgb, resize_longer_side, save_png, tensor_to_image,
+};
 use stylecast::{ModelFile, ModelMeta, NetConfig};
 
 use crate::adam::{Adam, AdamConfig};
@@ -133,14 +135,7 @@ pub fn load_style(
     let hash = hex(&sha2::Sha256::digest(&bytes));
     let mut img = stylecast::image_io::decode_rgb(&bytes, path)?;
     if let Some(s) = style_size {
-        let (w, h) = img.dimensions();
-        let f = s as f64 / w.max(h) as f64;
-        img = image::imageops::resize(
-            &img,
-            ((w as f64 * f).round() as u32).max(1),
-            ((h as f64 * f).round() as u32).max(1),
-            image::imageops::FilterType::Triangle,
-        );
+        img = resize_longer_side(&img, s);
     }
     Ok((image_to_tensor(&img, device, DType::F32)?, hash))
 }
@@ -219,7 +214,11 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         None => ds.sample(0, &|e| Arc::new(ds.epoch_order(e)))?,
     };
     // Previews at a modest size: they cost a forward pass each.
-    let preview_src = fit_within(&preview_src, 384);
+    let preview_src = if preview_src.width().max(preview_src.height()) > 384 {
+        resize_longer_side(&preview_src, 384)
+    } else {
+        preview_src
+    };
     let preview_x = image_to_tensor(&preview_src, &device, DType::F32)?;
 
     let pb = progress_bar(total, start, opts.progress);
@@ -342,19 +341,6 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
     }
     Ok(Outcome::Finished { steps: total, last })
-}
-
-fn fit_within(img: &image::RgbImage, side: u32) -> image::RgbImage {
-    let (w, h) = img.dimensions();
-    if w.max(h) <= side {
-        return img.clone();
-    }
-    let f = side as f64 / w.max(h) as f64;
-    let (nw, nh) = (
-        ((w as f64 * f) as u32).max(8),
-        ((h as f64 * f) as u32).max(8),
-    );
-    image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
 fn read_log(path: &Path, upto: u64) -> Vec<LossRecord> {

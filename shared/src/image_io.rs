@@ -94,6 +94,17 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     crate::atomic_write(path, &buf)
 }
 
+/// Resizes so the longer side is `side` pixels, keeping the aspect ratio (bilinear).
+pub fn resize_longer_side(img: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let f = side as f64 / w.max(h) as f64;
+    let (nw, nh) = (
+        ((w as f64 * f).round() as u32).max(1),
+        ((h as f64 * f).round() as u32).max(1),
+    );
+    image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
+}
+
 /// RGB image to a (1, 3, H, W) tensor with values in [0, 255].
 pub fn image_to_tensor(img: &RgbImage, device: &Device, dtype: DType) -> Result<Tensor> {
     let (w, h) = img.dimensions();

@@ -7,7 +7,7 @@ use candle_nn::VarBuilder;
 use image::{imageops::FilterType, RgbImage};
 
 use crate::error::{Error, Result};
-use crate::image_io::{image_to_tensor, tensor_to_image};
+use crate::image_io::{image_to_tensor, resize_longer_side, tensor_to_image};
 use crate::model_file::{ModelFile, ModelMeta};
 use crate::transformer::TransformerNet;
 
@@ -131,12 +131,7 @@ impl Stylizer {
         let input = match opts.max_side {
             Some(m) if m == 0 => return Err(Error::Invalid("max_side must be positive".into())),
             Some(m) if w.max(h) > m => {
-                let s = m as f64 / w.max(h) as f64;
-                let (nw, nh) = (
-                    ((w as f64 * s).round() as u32).max(1),
-                    ((h as f64 * s).round() as u32).max(1),
-                );
-                scaled = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+                scaled = resize_longer_side(img, m);
                 &scaled
             }
             _ => img,
