@@ -47,23 +47,7 @@ enum Command {
         f16: bool,
     },
     /// Time training steps (ms/step) on random data: no dataset needed, only VGG weights.
-    Bench {
-        #[arg(long, default_value_t = 4)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 256)]
-        image_size: usize,
-        #[arg(long, default_value_t = 5)]
-        steps: usize,
-        #[arg(long, default_value_t = 1)]
-        warmup: usize,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        #[arg(long)]
-        vgg: Option<PathBuf>,
-        /// Also print a per-phase breakdown (forward, losses, backward, Adam).
-        #[arg(long)]
-        breakdown: bool,
-    },
+    Bench(host_train::bench::BenchOptions),
     /// Check a device (e.g. cuda) against the CPU on one training step: losses, every
     /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
     CheckDevice {
@@ -142,6 +126,8 @@ struct TrainArgs {
     device: String,
     /// VGG-16 weights (torchvision layout, .safetensors or .pth) [default: $STYLECAST_VGG16,
     /// then ~/.local/share/stylecast/vgg16-features.safetensors, then ../shared/weights/].
+    /// `hf` (or `hf:OWNER/NAME`) takes timm/vgg16.tv_in1k from the Hugging Face Hub, downloaded
+    /// once into its cache (needs a build with `--features hf-hub`).
     #[arg(long)]
     vgg: Option<PathBuf>,
     #[arg(long, default_value_t = 500)]
@@ -280,25 +266,7 @@ fn main() -> Result<()> {
                 m.tensors.len()
             );
         }
-        Command::Bench {
-            batch_size,
-            image_size,
-            steps,
-            warmup,
-            device,
-            vgg,
-            breakdown,
-        } => {
-            host_train::bench::run(&host_train::bench::BenchOptions {
-                batch_size,
-                image_size,
-                steps,
-                warmup,
-                device,
-                vgg,
-                breakdown,
-            })?;
-        }
+        Command::Bench(options) => host_train::bench::run(&options)?,
         Command::CheckDevice { device, vgg } => {
             let worst = host_train::bench::check_device(&device, vgg.as_deref())?;
             if worst > 1e-3 {

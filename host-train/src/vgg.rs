@@ -85,18 +85,25 @@ pub enum VggError {
         "no VGG-16 weights found (looked at: {tried}).\n\
          Give --vgg PATH, set {VGG_ENV}, or put the file at {default}.\n\
          Any torchvision-layout VGG-16 works: ../shared/weights/vgg16-features.safetensors, torchvision's \
-         vgg16-397923af.pth, or model.safetensors of timm/vgg16.tv_in1k"
+         vgg16-397923af.pth, or model.safetensors of timm/vgg16.tv_in1k (--vgg hf downloads it in a build with the hf-hub feature)"
     )]
     NotFound { tried: String, default: String },
     #[error("{}: {reason}", path.display())]
     Bad { path: PathBuf, reason: String },
+    #[error("VGG-16 weights from the Hugging Face Hub ({repo}): {reason}")]
+    Hub { repo: String, reason: String },
 }
 
 /// Where the weights are: explicit path, then `$STYLECAST_VGG16`, then the defaults.
+/// Either of the first two may be `hf` or `hf:OWNER/NAME` (the Hugging Face Hub, see
+/// [`crate::hub`]).
 pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
     if let Some(p) = explicit {
         if p.is_file() {
             return Ok(p.to_path_buf());
+        }
+        if let Some(repo) = crate::hub::hub_repo(p) {
+            return crate::hub::fetch(repo);
         }
         return Err(VggError::Bad {
             path: p.to_path_buf(),
@@ -107,6 +114,9 @@ pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
         let p = PathBuf::from(p);
         if p.is_file() {
             return Ok(p);
+        }
+        if let Some(repo) = crate::hub::hub_repo(&p) {
+            return crate::hub::fetch(repo);
         }
         return Err(VggError::Bad {
             path: p,

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod conv;
+pub mod device;
 pub mod error;
 pub mod image_io;
 pub mod instance_norm;
@@ -18,6 +19,7 @@ pub mod upsample;
 mod cuda_link_stubs;
 
 pub use config::NetConfig;
+pub use device::parse_device;
 pub use error::{Error, Result};
 pub use model_file::{ModelFile, ModelMeta};
 pub use stylize::{Precision, StylizeOptions, Stylizer};
@@ -50,34 +52,4 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io(path, e));
     }
     Ok(())
-}
-
-/// Picks a device: "cpu", "cuda" or "cuda:N".
-pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
-    let spec = spec.trim().to_ascii_lowercase();
-    if spec == "cpu" {
-        return Ok(candle_core::Device::Cpu);
-    }
-    let ordinal = match spec.strip_prefix("cuda") {
-        Some("") => 0,
-        Some(rest) => rest
-            .strip_prefix(':')
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| {
-                Error::Invalid(format!("bad device {spec:?}: use cpu, cuda or cuda:N"))
-            })?,
-        None => {
-            return Err(Error::Invalid(format!(
-                "unknown device {spec:?}: use cpu, cuda or cuda:N"
-            )))
-        }
-    };
-    if !candle_core::utils::cuda_is_available() {
-        return Err(Error::Invalid(format!(
-            "device {spec:?} asked for, but this build has no CUDA support: rebuild with `--features cuda` (see scripts/build-cuda.sh)"
-        )));
-    }
-    candle_core::Device::new_cuda(ordinal).map_err(|e| {
-        Error::Invalid(format!("cannot open CUDA device {ordinal}: {e} (needs an NVIDIA driver for CUDA 11.4 or newer)"))
-    })
 }

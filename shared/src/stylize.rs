@@ -129,7 +129,7 @@ impl Stylizer {
         let (w, h) = img.dimensions();
         let scaled;
         let input = match opts.max_side {
-            Some(m) if m == 0 => return Err(Error::Invalid("max_side must be positive".into())),
+            Some(0) => return Err(Error::Invalid("max_side must be positive".into())),
             Some(m) if w.max(h) > m => {
                 scaled = resize_longer_side(img, m);
                 &scaled

@@ -167,3 +167,31 @@ fn import_torch_and_export_f16() {
     );
     assert!(b < a / 2 + 8192, "f16 file {b} bytes is not half of {a}");
 }
+
+/// `host-train check-device` run against the CPU itself: the whole comparison runs, a device
+/// identical to the CPU agrees exactly, and the CPU's own f32 noise floor is measured (non-zero:
+/// the perturbed step really differs) and small.
+#[test]
+fn check_device_against_the_cpu_itself() {
+    let o = Command::new(bin("host-train"))
+        .args(["check-device", "--device", "cpu", "--vgg"])
+        .arg(shared_dir().join("weights/vgg16-features.safetensors"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("cpu agrees with the CPU (worst relative difference 0.00e0)"),
+        "{out}"
+    );
+    let floor: f64 = out
+        .lines()
+        .find_map(|l| l.split("noise floor on these gradients: up to ").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no noise floor line in:\n{out}"));
+    assert!(floor > 0.0 && floor < 1.0, "noise floor {floor}");
+}
