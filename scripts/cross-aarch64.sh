@@ -5,6 +5,10 @@
 #
 #   scripts/cross-aarch64.sh            install what is missing, build, check under qemu
 #   scripts/cross-aarch64.sh --build    build only (no qemu, no x86-64 build, no test)
+#   scripts/cross-aarch64.sh [--build] --glibc 2.27
+#                                       for an older glibc (JetPack 4: 2.27, JetPack 5: 2.31), linked
+#                                       by zig through cargo-zigbuild (both installed from PyPI into
+#                                       $ZIG_VENV, default /tmp/zig); output under target/glibc-2.27/
 #
 # Output: target/aarch64-unknown-linux-gnu/release/edge-runtime (or under $CARGO_TARGET_DIR).
 # Copy it to the board with a model (see docs/jetson.md). It needs glibc >= 2.35 on the board
@@ -22,7 +26,15 @@ cd "$(dirname "$0")/.."
 TARGET=aarch64-unknown-linux-gnu
 SYSROOT=/usr/aarch64-linux-gnu
 BUILD_ONLY=0
-[ "${1:-}" = "--build" ] && BUILD_ONLY=1
+GLIBC=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) BUILD_ONLY=1 ;;
+    --glibc) GLIBC="${2:?--glibc needs a version, e.g. 2.27}"; shift ;;
+    *) echo "cross-aarch64: unknown argument $1 (see the comment at the top)" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 t0=$(date +%s)
 stamp() { echo "cross-aarch64: [$(( $(date +%s) - t0 )) s] $*"; }
@@ -65,14 +77,36 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNK
 export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu="${PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu:-/usr/lib/aarch64-linux-gnu/pkgconfig}"
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+BUILD=(cargo build --release --target "$TARGET" -p edge-runtime)
+if [ -n "$GLIBC" ]; then
+  # Debian 12's cross glibc is 2.36, so its binaries need GLIBC_2.35; zig ships the headers
+  # and symbol lists of every glibc and links against the version asked for.
+  ZIG_VENV="${ZIG_VENV:-/tmp/zig}"
+  if [ ! -x "$ZIG_VENV/bin/cargo-zigbuild" ]; then
+    stamp "installing ziglang and cargo-zigbuild into $ZIG_VENV"
+    python3 -m venv "$ZIG_VENV"
+    "$ZIG_VENV/bin/pip" install --quiet ziglang cargo-zigbuild
+  fi
+  export PATH="$ZIG_VENV/bin:$PATH"
+  unset CC_aarch64_unknown_linux_gnu CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER
+  # its own folder, so the x86-64 build and the tests below keep theirs
+  TARGET_DIR="target/glibc-$GLIBC"
+  BUILD=(cargo zigbuild --release --target "$TARGET.$GLIBC" --target-dir "$TARGET_DIR" -p edge-runtime)
+fi
 AARCH64_BIN="$TARGET_DIR/$TARGET/release/edge-runtime"
 
 # --- build ----------------------------------------------------------------------------------
-stamp "cargo build --release --target $TARGET -p edge-runtime"
+stamp "${BUILD[*]}"
 t=$(date +%s)
-cargo build --release --target "$TARGET" -p edge-runtime
+"${BUILD[@]}"
 stamp "aarch64 build took $(( $(date +%s) - t )) s"
 file "$AARCH64_BIN" 2>/dev/null || ls -l "$AARCH64_BIN"
+newest="$(objdump -T "$AARCH64_BIN" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
+stamp "newest glibc symbol version it needs: $newest"
+if [ -n "$GLIBC" ] && [ "$(printf '%s\n%s\n' "GLIBC_$GLIBC" "$newest" | sort -V | tail -1)" != "GLIBC_$GLIBC" ]; then
+  echo "cross-aarch64: error: built for glibc $GLIBC but the binary needs $newest" >&2
+  exit 1
+fi
 [ "$BUILD_ONLY" = 1 ] && exit 0
 
 # --- check under qemu -----------------------------------------------------------------------

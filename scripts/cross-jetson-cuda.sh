@@ -2,14 +2,16 @@
 # Cross-build edge-runtime WITH the cuda feature for a Jetson (aarch64) on an x86-64 Debian/Ubuntu
 # machine with no CUDA toolkit and no board, then check what can be checked here.
 #
-#   scripts/cross-jetson-cuda.sh [87|72]     87: Orin (default), 72: Xavier
+#   scripts/cross-jetson-cuda.sh [87|72] [--glibc 2.31|none]
+#       87: Orin (default), 72: Xavier.
+#       --glibc: the oldest glibc the binary runs with (default 2.31, JetPack 5; linked by zig via
+#       cargo-zigbuild as scripts/cross-aarch64.sh --glibc does). `none`: Debian 12's cross gcc,
+#       whose binaries need glibc 2.35 (JetPack 6 only).
 #
 # What the binary expects on the board: CUDA 12.2 or newer libraries (libcuda.so.1 from the
 # driver, libcublas.so.12, libcublasLt.so.12, libcurand.so.10, libnvrtc.so.12: JetPack 6, or
-# JetPack 5 with NVIDIA's CUDA 12.x upgrade packages for Jetson) and glibc >= 2.35 (Debian 12's
-# cross glibc; JetPack 6 has 2.35, so on JetPack 5 -- and on any Xavier -- build on the board
-# instead, docs/jetson.md). The kernels are PTX ISA 8.2 for sm_87 or sm_72, which the CUDA 12.2+
-# driver JIT-compiles at the first run.
+# JetPack 5 with NVIDIA's CUDA 12.x upgrade packages for Jetson). The kernels are PTX ISA 8.2 for
+# sm_87 or sm_72, which the CUDA 12.2+ driver JIT-compiles at the first run.
 #
 # How, without a CUDA toolkit for aarch64:
 # - kernels: scripts/jetson-nvcc stands in for nvcc (PyPI nvcc 13.0 writes the PTX; it is
@@ -25,12 +27,22 @@
 # (scripts/cross-aarch64.sh), within one level per pixel.
 #
 # Output: $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge-runtime, copied to
-# target/jetson/edge-runtime-cuda-sm$CAP. Default CARGO_TARGET_DIR: target/jetson-cuda.
+# target/jetson/edge-runtime-cuda-sm$CAP-glibc$GLIBC. Default CARGO_TARGET_DIR:
+# target/jetson-cuda-glibc$GLIBC (target/jetson-cuda with --glibc none).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-CAP="${1:-${CUDA_COMPUTE_CAP:-87}}"
+CAP="${CUDA_COMPUTE_CAP:-87}"
+GLIBC=2.31
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --glibc) GLIBC="${2:?--glibc needs a version or none}"; shift ;;
+    *) CAP="$1" ;;
+  esac
+  shift
+done
+[ "$GLIBC" = none ] && GLIBC=""
 case "$CAP" in
   87 | 72) ;;
   *) echo "cross-jetson-cuda: compute capability $CAP: use 87 (Orin) or 72 (Xavier)" >&2; exit 2 ;;
@@ -39,7 +51,7 @@ TARGET=aarch64-unknown-linux-gnu
 SYSROOT=/usr/aarch64-linux-gnu
 PTX_ISA=8.2
 JETSON_LINK="${JETSON_LINK:-/tmp/jetson-cuda-link}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/jetson-cuda}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/jetson-cuda${GLIBC:+-glibc$GLIBC}}"
 
 t0=$(date +%s)
 stamp() { echo "cross-jetson-cuda: [$(($(date +%s) - t0)) s] $*"; }
@@ -100,11 +112,23 @@ stub cudart libcudart.so.12 "" "" # only named by candle-kernels for libmoe, dro
 # --- 3. build --------------------------------------------------------------------------------
 export NVCC="$ROOT/scripts/jetson-nvcc" JETSON_REAL_NVCC="$REAL_NVCC" JETSON_PTXAS="$PTXAS" JETSON_PTX_ISA="$PTX_ISA"
 export CUDA_COMPUTE_CAP="$CAP" CUDARC_CUDA_VERSION=12020 CUDA_HOME="$JETSON_LINK"
-stamp "cargo build --release --target $TARGET --features cuda -p edge-runtime (sm_$CAP, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-nice -n 10 cargo build --release --target "$TARGET" --features cuda -p edge-runtime
+BUILD=(cargo build --release --target "$TARGET" --features cuda -p edge-runtime)
+if [ -n "$GLIBC" ]; then
+  ZIG_VENV="${ZIG_VENV:-/tmp/zig}"
+  if [ ! -x "$ZIG_VENV/bin/cargo-zigbuild" ]; then
+    stamp "installing ziglang and cargo-zigbuild into $ZIG_VENV"
+    python3 -m venv "$ZIG_VENV"
+    "$ZIG_VENV/bin/pip" install --quiet ziglang cargo-zigbuild
+  fi
+  export PATH="$ZIG_VENV/bin:$PATH"
+  unset CC_aarch64_unknown_linux_gnu CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER
+  BUILD=(cargo zigbuild --release --target "$TARGET.$GLIBC" --features cuda -p edge-runtime)
+fi
+stamp "${BUILD[*]} (sm_$CAP, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+nice -n 10 "${BUILD[@]}"
 BIN="$CARGO_TARGET_DIR/$TARGET/release/edge-runtime"
 mkdir -p "$ROOT/target/jetson"
-OUT="$ROOT/target/jetson/edge-runtime-cuda-sm$CAP"
+OUT="$ROOT/target/jetson/edge-runtime-cuda-sm$CAP${GLIBC:+-glibc$GLIBC}"
 cp "$BIN" "$OUT"
 stamp "built $OUT ($(du -h "$OUT" | cut -f1))"
 
@@ -116,6 +140,11 @@ stamp "needs: $needed"
 for lib in libcuda.so.1 libcublas.so.12 libcurand.so.10 libnvrtc.so.12; do
   [[ " $needed " == *" $lib "* ]] || fail "$OUT does not link $lib"
 done
+newest="$(objdump -T "$OUT" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
+stamp "newest glibc symbol version it needs: $newest"
+if [ -n "$GLIBC" ] && [ "$(printf '%s\n%s\n' "GLIBC_$GLIBC" "$newest" | sort -V | tail -1)" != "GLIBC_$GLIBC" ]; then
+  fail "built for glibc $GLIBC but the binary needs $newest"
+fi
 targets="$(strings -n 6 "$OUT" | grep -E '^\.target sm_' | sort | uniq -c)"
 versions="$(strings -n 6 "$OUT" | grep -E '^\.version [0-9]' | sort -u | tr '\n' ' ')"
 stamp "embedded PTX: $(echo "$targets" | tr -s ' \n' ' '), $versions"

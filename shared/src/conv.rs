@@ -70,6 +70,14 @@ impl Module for Conv2d {
         let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());
         // Inference only: training keeps candle's kernel, whose summation order the
         // gradient conformance test (1e-3 against PyTorch's f64) was validated with.
+        #[cfg(feature = "cudnn")]
+        if x.device().is_cuda() {
+            let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
+            return match &self.bias {
+                Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+                None => Ok(y),
+            };
+        }
         let mut y = if x.device().is_cpu() && stride == 1 && !needs_grad {
             conv2d_im2col_cpu(&x.detach(), &self.weight.detach(), padding)?
         } else {

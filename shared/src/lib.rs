@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod conv;
+#[cfg(feature = "cudnn")]
+pub mod cudnn_conv;
 pub mod device;
 pub mod error;
 pub mod image_io;

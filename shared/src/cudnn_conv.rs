@@ -1,0 +1,457 @@
+//! 2-D convolution on CUDA through cuDNN, forward and both gradients (cargo feature `cudnn`).
+//!
+//! candle 0.11's CUDA conv2d materialises a full im2col matrix per call (the 9x9 layers write
+//! and read gigabytes per frame), and its own cuDNN path asks cuDNN's heuristics for an
+//! algorithm and allocates and zeroes a fresh workspace on every call. Here the algorithm is
+//! chosen once per shape, the workspace is kept and only grows, and the backward pass calls
+//! cuDNN's backward-data and backward-filter kernels (no kernel gradient for frozen weights).
+//! f16 tensors compute in f32 inside cuDNN (PSEUDO_HALF, tensor cores); f32 stays strict f32
+//! (no TF32), like candle's cuBLAS default, so results match the CPU path closely.
+//!
+//! Status: written and compiled without a GPU at hand; `host-train check-device` and the GPU
+//! benchmarks must pass on a GPU before this feature is trusted (see BENCHMARKS.md).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::cudarc::cudnn::{
+    sys, ConvBackwardData, ConvBackwardFilter, ConvForward, Cudnn, CudnnDataType,
+};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr};
+use candle_core::cuda_backend::{CudaDType, CudaDevice, DeviceId};
+use candle_core::{
+    CpuStorage, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType,
+};
+
+use crate::conv::ConvParams;
+
+/// Workspaces above this are refused in favour of an algorithm that needs less (memory is
+/// shared with the frames on a Jetson).
+const MAX_WORKSPACE: usize = 512 << 20;
+
+/// The convolution, `(n, c, h, w)` * `(o, c, k, k)`, on CUDA tensors.
+pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams, frozen: bool) -> Result<Tensor> {
+    let op = CudnnConv { params, frozen };
+    let (xc, wc) = (x.contiguous()?, w.contiguous()?);
+    if x.track_op() || (!frozen && w.track_op()) {
+        xc.apply_op2(&wc, op)
+    } else {
+        xc.apply_op2_no_bwd(&wc, &op)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Pass {
+    Forward,
+    BackwardData,
+    BackwardFilter,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PlanKey {
+    device: DeviceId,
+    pass: Pass,
+    dtype: DType,
+    x: [usize; 4],
+    w: [usize; 4],
+    params: (usize, usize),
+}
+
+thread_local! {
+    // cuDNN handles are neither Send nor Sync: one per thread and device, as candle does.
+    static HANDLES: RefCell<HashMap<DeviceId, Arc<Cudnn>>> = RefCell::new(HashMap::new());
+    // Chosen algorithm (as its raw value) and workspace bytes per shape.
+    static PLANS: RefCell<HashMap<PlanKey, (u32, usize)>> = RefCell::new(HashMap::new());
+    static WORKSPACES: RefCell<HashMap<DeviceId, CudaSlice<u8>>> = RefCell::new(HashMap::new());
+}
+
+fn handle(dev: &CudaDevice) -> Result<Arc<Cudnn>> {
+    HANDLES.with(|h| {
+        if let Some(c) = h.borrow().get(&dev.id()) {
+            return Ok(c.clone());
+        }
+        let c = Cudnn::new(dev.cuda_stream()).map_err(e)?;
+        h.borrow_mut().insert(dev.id(), c.clone());
+        Ok(c)
+    })
+}
+
+/// Runs `f` with a workspace of at least `bytes` on `dev` (None when 0 bytes are needed).
+fn with_workspace<R>(
+    dev: &CudaDevice,
+    bytes: usize,
+    f: impl FnOnce(Option<&mut CudaSlice<u8>>) -> Result<R>,
+) -> Result<R> {
+    if bytes == 0 {
+        return f(None);
+    }
+    WORKSPACES.with(|ws| {
+        let mut ws = ws.borrow_mut();
+        let too_small = ws.get(&dev.id()).is_none_or(|w| w.len() < bytes);
+        if too_small {
+            // Grow to the new size once; later calls of any shape reuse it.
+            ws.remove(&dev.id());
+            let buf = unsafe { dev.cuda_stream().alloc::<u8>(bytes) }.map_err(e)?;
+            ws.insert(dev.id(), buf);
+        }
+        f(ws.get_mut(&dev.id()))
+    })
+}
+
+/// cudarc's errors as candle's.
+fn e<E: std::error::Error + Send + Sync + 'static>(err: E) -> candle_core::Error {
+    candle_core::Error::wrap(err)
+}
+
+fn dims4(l: &Layout) -> Result<[usize; 4]> {
+    let (a, b, c, d) = l.shape().dims4()?;
+    Ok([a, b, c, d])
+}
+
+fn out_dims(x: [usize; 4], w: [usize; 4], p: ConvParams) -> [usize; 4] {
+    let h = (x[2] + 2 * p.padding - w[2]) / p.stride + 1;
+    let wd = (x[3] + 2 * p.padding - w[3]) / p.stride + 1;
+    [x[0], w[0], h, wd]
+}
+
+fn i32s(d: [usize; 4]) -> [i32; 4] {
+    d.map(|v| v as i32)
+}
+
+fn slice_of<'a, T: CudaDType>(
+    s: &'a CudaStorage,
+    l: &Layout,
+) -> Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, T>> {
+    if !l.is_contiguous() {
+        candle_core::bail!("cudnn conv2d: expected a contiguous tensor");
+    }
+    let n = l.shape().elem_count();
+    Ok(s.as_cuda_slice::<T>()?
+        .slice(l.start_offset()..l.start_offset() + n))
+}
+
+/// Which of the three passes to run, on which tensors: `a` and `b` are the op's two inputs
+/// (forward: x, w; backward-data: dy, w; backward-filter: x, dy), `out` the result's dims.
+struct Call<'a> {
+    pass: Pass,
+    params: ConvParams,
+    x: [usize; 4],
+    w: [usize; 4],
+    a: (&'a CudaStorage, &'a Layout),
+    b: (&'a CudaStorage, &'a Layout),
+    out: [usize; 4],
+}
+
+impl Call<'_> {
+    fn run(&self) -> Result<CudaStorage> {
+        let dev = self.a.0.device().clone();
+        match self.a.0.dtype() {
+            DType::F32 => self.run_typed::<f32>(&dev, sys::cudnnMathType_t::CUDNN_FMA_MATH),
+            DType::F16 => {
+                self.run_typed::<half::f16>(&dev, sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH)
+            }
+            d => candle_core::bail!("cudnn conv2d: unsupported dtype {d:?} (f32 or f16)"),
+        }
+    }
+
+    fn run_typed<T>(&self, dev: &CudaDevice, math: sys::cudnnMathType_t) -> Result<CudaStorage>
+    where
+        T: CudaDType + CudnnDataType + WithDType + DeviceRepr,
+    {
+        let cudnn = handle(dev)?;
+        let p = self.params;
+        let pad = p.padding as i32;
+        let stride = p.stride as i32;
+        // PSEUDO_HALF for f16: accumulate in f32.
+        let mut conv = cudnn
+            .create_conv2d::<f32>(
+                [pad, pad],
+                [stride, stride],
+                [1, 1],
+                sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+            )
+            .map_err(e)?;
+        conv.set_math_type(math).map_err(e)?;
+        let nchw = sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
+        let y_dims = out_dims(self.x, self.w, p);
+        let xd = cudnn.create_4d_tensor::<T>(nchw, i32s(self.x)).map_err(e)?;
+        let wd = cudnn.create_4d_filter::<T>(nchw, i32s(self.w)).map_err(e)?;
+        let yd = cudnn.create_4d_tensor::<T>(nchw, i32s(y_dims)).map_err(e)?;
+        let key = PlanKey {
+            device: dev.id(),
+            pass: self.pass,
+            dtype: T::DTYPE,
+            x: self.x,
+            w: self.w,
+            params: (p.stride, p.padding),
+        };
+        let plan = PLANS.with(|m| m.borrow().get(&key).copied());
+        let n_out: usize = self.out.iter().product();
+        let mut out = unsafe { dev.cuda_stream().alloc::<T>(n_out) }.map_err(e)?;
+        let (a, b) = (
+            slice_of::<T>(self.a.0, self.a.1)?,
+            slice_of::<T>(self.b.0, self.b.1)?,
+        );
+        // alpha = 1, beta = 0 (cuDNN reads them as f32 for f16 data).
+        let scale = (T::from_f64(1.0), T::from_f64(0.0));
+        match self.pass {
+            Pass::Forward => {
+                use sys::cudnnConvolutionFwdAlgo_t as A;
+                let op = ConvForward {
+                    conv: &conv,
+                    x: &xd,
+                    w: &wd,
+                    y: &yd,
+                };
+                let (algo, bytes) = match plan {
+                    Some((algo, bytes)) => (fwd_algo(algo), bytes),
+                    None => {
+                        let mut algo = op.pick_algorithm().map_err(e)?;
+                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
+                        if bytes > MAX_WORKSPACE {
+                            algo = A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+                            bytes = op.get_workspace_size(algo).map_err(e)?;
+                        }
+                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
+                        (algo, bytes)
+                    }
+                };
+                with_workspace(dev, bytes, |ws| unsafe {
+                    op.launch(algo, ws, scale, &a, &b, &mut out).map_err(e)
+                })?;
+            }
+            Pass::BackwardData => {
+                use sys::cudnnConvolutionBwdDataAlgo_t as A;
+                let op = ConvBackwardData {
+                    conv: &conv,
+                    dx: &xd,
+                    w: &wd,
+                    dy: &yd,
+                };
+                let (algo, bytes) = match plan {
+                    Some((algo, bytes)) => (bwd_data_algo(algo), bytes),
+                    None => {
+                        let mut algo = op.pick_algorithm().map_err(e)?;
+                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
+                        if bytes > MAX_WORKSPACE {
+                            algo = A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+                            bytes = op.get_workspace_size(algo).map_err(e)?;
+                        }
+                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
+                        (algo, bytes)
+                    }
+                };
+                // a = dy, b = w
+                with_workspace(dev, bytes, |ws| unsafe {
+                    op.launch(algo, ws, scale, &mut out, &b, &a).map_err(e)
+                })?;
+            }
+            Pass::BackwardFilter => {
+                use sys::cudnnConvolutionBwdFilterAlgo_t as A;
+                let op = ConvBackwardFilter {
+                    conv: &conv,
+                    x: &xd,
+                    dw: &wd,
+                    dy: &yd,
+                };
+                let (algo, bytes) = match plan {
+                    Some((algo, bytes)) => (bwd_filter_algo(algo), bytes),
+                    None => {
+                        let mut algo = op.pick_algorithm().map_err(e)?;
+                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
+                        if bytes > MAX_WORKSPACE {
+                            algo = A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+                            bytes = op.get_workspace_size(algo).map_err(e)?;
+                        }
+                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
+                        (algo, bytes)
+                    }
+                };
+                // a = x, b = dy
+                with_workspace(dev, bytes, |ws| unsafe {
+                    op.launch(algo, ws, scale, &a, &mut out, &b).map_err(e)
+                })?;
+            }
+        }
+        Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
+    }
+}
+
+fn fwd_algo(v: u32) -> sys::cudnnConvolutionFwdAlgo_t {
+    use sys::cudnnConvolutionFwdAlgo_t as A;
+    [
+        A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+        A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+    ]
+    .into_iter()
+    .find(|a| *a as u32 == v)
+    .unwrap_or(A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM)
+}
+
+fn bwd_data_algo(v: u32) -> sys::cudnnConvolutionBwdDataAlgo_t {
+    use sys::cudnnConvolutionBwdDataAlgo_t as A;
+    [
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+    ]
+    .into_iter()
+    .find(|a| *a as u32 == v)
+    .unwrap_or(A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0)
+}
+
+fn bwd_filter_algo(v: u32) -> sys::cudnnConvolutionBwdFilterAlgo_t {
+    use sys::cudnnConvolutionBwdFilterAlgo_t as A;
+    [
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+    ]
+    .into_iter()
+    .find(|a| *a as u32 == v)
+    .unwrap_or(A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0)
+}
+
+fn cpu_only_error<T>(name: &str) -> Result<T> {
+    candle_core::bail!("{name}: a cuDNN op was given CPU tensors (it runs on CUDA only)")
+}
+
+/// Forward: `y = x * w`; backward through cuDNN's data and filter kernels.
+struct CudnnConv {
+    params: ConvParams,
+    frozen: bool,
+}
+
+impl CustomOp2 for CudnnConv {
+    fn name(&self) -> &'static str {
+        "cudnn-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        cpu_only_error(self.name())
+    }
+
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let (x, w) = (dims4(l1)?, dims4(l2)?);
+        let out = out_dims(x, w, self.params);
+        let st = Call {
+            pass: Pass::Forward,
+            params: self.params,
+            x,
+            w,
+            a: (s1, l1),
+            b: (s2, l2),
+            out,
+        }
+        .run()?;
+        Ok((st, Shape::from(out.to_vec())))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let dx = if x.track_op() {
+            let op = CudnnBackward {
+                pass: Pass::BackwardData,
+                params: self.params,
+                other: dims4(x.layout())?,
+            };
+            Some(g.apply_op2_no_bwd(&w.detach().contiguous()?, &op)?)
+        } else {
+            None
+        };
+        let dw = if !self.frozen && w.track_op() {
+            let op = CudnnBackward {
+                pass: Pass::BackwardFilter,
+                params: self.params,
+                other: dims4(w.layout())?,
+            };
+            Some(x.detach().contiguous()?.apply_op2_no_bwd(&g, &op)?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// One of the two gradients. BackwardData: inputs (dy, w), output dx with dims `other`.
+/// BackwardFilter: inputs (x, dy), output dw with dims `other`.
+struct CudnnBackward {
+    pass: Pass,
+    params: ConvParams,
+    other: [usize; 4],
+}
+
+impl CustomOp2 for CudnnBackward {
+    fn name(&self) -> &'static str {
+        match self.pass {
+            Pass::BackwardFilter => "cudnn-conv2d-backward-filter",
+            _ => "cudnn-conv2d-backward-data",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        cpu_only_error(self.name())
+    }
+
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let (x, w) = match self.pass {
+            Pass::BackwardData => (self.other, dims4(l2)?),
+            _ => (dims4(l1)?, self.other),
+        };
+        let st = Call {
+            pass: self.pass,
+            params: self.params,
+            x,
+            w,
+            a: (s1, l1),
+            b: (s2, l2),
+            out: self.other,
+        }
+        .run()?;
+        Ok((st, Shape::from(self.other.to_vec())))
+    }
+}
