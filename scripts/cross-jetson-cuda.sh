@@ -137,8 +137,17 @@ fail() { echo "cross-jetson-cuda: CHECK FAILED: $*" >&2; exit 1; }
 readelf -h "$OUT" | grep -q "AArch64" || fail "$OUT is not an aarch64 binary"
 needed="$(readelf -d "$OUT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort | tr '\n' ' ')"
 stamp "needs: $needed"
-for lib in libcuda.so.1 libcublas.so.12 libcurand.so.10 libnvrtc.so.12; do
+# The CUDA libraries it must use, and nothing outside what JetPack has (gcc's --as-needed keeps
+# libnvrtc/libcublasLt, zig's lld drops them as unreferenced after --gc-sections: both fine).
+for lib in libcuda.so.1 libcublas.so.12; do
   [[ " $needed " == *" $lib "* ]] || fail "$OUT does not link $lib"
+done
+for lib in $needed; do
+  case "$lib" in
+    libc.so.6 | libm.so.6 | libdl.so.2 | libpthread.so.0 | librt.so.1 | libgcc_s.so.1) ;;
+    libcuda.so.1 | libcublas.so.12 | libcublasLt.so.12 | libcurand.so.10 | libnvrtc.so.12) ;;
+    *) fail "$OUT needs $lib, which a Jetson does not provide" ;;
+  esac
 done
 newest="$(objdump -T "$OUT" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
 stamp "newest glibc symbol version it needs: $newest"

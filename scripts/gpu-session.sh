@@ -5,13 +5,15 @@
 # Writes under $OUT: check.txt, bench.txt, models.tar (f16 models), results.tar (logs,
 # loss curves, previews), sheet.tar (demo photos stylized on the GPU in f16).
 # Usage there: bash scripts/gpu-session.sh [training seconds]
+# VARIANT=-cudnn uses carry/host-train-cudnn.xz and carry/edge-runtime-cudnn.xz (built with
+# `scripts/build-cuda.sh --features cudnn`) instead; check them first with gpu-cudnn-check.sh.
 set -uo pipefail
 TRAIN_SECONDS=${1:-330}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/sc/bin /tmp/sc/models
 source "$(dirname "$0")/gpu-env.sh"
 for b in host-train edge-runtime; do
-  python3 -c "import lzma,sys; open(sys.argv[2],'wb').write(lzma.open(sys.argv[1]).read())" carry/$b.xz /tmp/sc/bin/$b
+  python3 -c "import lzma,sys; open(sys.argv[2],'wb').write(lzma.open(sys.argv[1]).read())" carry/$b${VARIANT:-}.xz /tmp/sc/bin/$b
   chmod +x /tmp/sc/bin/$b
 done
 export PATH=/tmp/sc/bin:$PATH STYLECAST_VGG16=$PWD/carry/vgg16-features.safetensors

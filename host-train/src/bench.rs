@@ -113,6 +113,9 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     Ok(())
 }
 
+/// One training step's losses, named gradients (on the CPU) and network output.
+type StepResult = (Vec<f64>, Vec<(String, Tensor)>, Tensor);
+
 /// Uniform 0-255 values from a fixed seed, on the CPU.
 fn seeded_image(shape: (usize, usize, usize, usize), seed: u64) -> Result<Tensor> {
     use rand::{Rng, SeedableRng};
@@ -139,7 +142,7 @@ pub fn check_device(device: &str, vgg: Option<&std::path::Path>) -> Result<f64> 
     // Seeded, so every run (and every machine) checks the same step.
     let x = seeded_image((2, 3, 64, 96), 1)?;
     let style = seeded_image((1, 3, 80, 112), 2)?;
-    let run = |d: &Device, x: &Tensor| -> Result<(Vec<f64>, Vec<(String, Tensor)>, Tensor)> {
+    let run = |d: &Device, x: &Tensor| -> Result<StepResult> {
         let vgg = Vgg16::load(&path, d)?;
         let target = StyleTarget::new(&vgg, &style.to_device(d)?, &cfg)?;
         let model = Trainable::new(&NetConfig::default(), d, 7)?;

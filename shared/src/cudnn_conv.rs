@@ -455,3 +455,97 @@ impl CustomOp2 for CudnnBackward {
         Ok((st, Shape::from(self.other.to_vec())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn rel(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a
+            .to_device(&Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
+        let b = b
+            .to_device(&Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
+        let d = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
+        let m = b.abs().unwrap().max_all().unwrap();
+        d.to_scalar::<f64>().unwrap() / m.to_scalar::<f64>().unwrap().max(1e-30)
+    }
+
+    /// cuDNN against the CPU path (which the conformance tests hold to PyTorch): output, input
+    /// gradient, kernel gradient, for the network's shapes. Needs a CUDA device: on the GPU
+    /// machine run the test binary from `cargo test -p stylecast --features cudnn --no-run`.
+    #[test]
+    fn matches_the_cpu_forward_and_gradients() {
+        let Ok(gpu) = Device::new_cuda(0) else {
+            eprintln!("!!!! no CUDA device: cudnn conv test NOT run");
+            return;
+        };
+        // (batch, cin, cout, size, kernel, stride, padding)
+        for (n, ci, co, s, k, stride, padding) in [
+            (2, 3, 32, 40, 9, 1, 0),
+            (2, 32, 64, 34, 3, 2, 0),
+            (1, 128, 128, 20, 3, 1, 1),
+            (2, 32, 3, 48, 9, 1, 0),
+        ] {
+            let p = ConvParams { stride, padding };
+            let x = Tensor::randn(0f32, 1.0, (n, ci, s, s + 3), &Device::Cpu).unwrap();
+            let w = Tensor::randn(0f32, 0.1, (co, ci, k, k), &Device::Cpu).unwrap();
+            let run = |d: &Device, cudnn: bool| {
+                let xv = Var::from_tensor(&x.to_device(d).unwrap()).unwrap();
+                let wv = Var::from_tensor(&w.to_device(d).unwrap()).unwrap();
+                let y = if cudnn {
+                    conv2d(xv.as_tensor(), wv.as_tensor(), p, false).unwrap()
+                } else {
+                    xv.as_tensor()
+                        .conv2d(wv.as_tensor(), padding, stride, 1, 1)
+                        .unwrap()
+                };
+                // A loss whose gradient differs per position.
+                let r = Tensor::arange(0f32, y.elem_count() as f32, d)
+                    .unwrap()
+                    .reshape(y.shape())
+                    .unwrap()
+                    .sin()
+                    .unwrap();
+                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let gx = g.get(xv.as_tensor()).unwrap().clone();
+                let gw = g.get(wv.as_tensor()).unwrap().clone();
+                (y, gx, gw)
+            };
+            let (yc, gxc, gwc) = run(&Device::Cpu, false);
+            let (yg, gxg, gwg) = run(&gpu, true);
+            let what = format!("n{n} {ci}->{co} {s}px k{k} s{stride} p{padding}");
+            assert!(rel(&yg, &yc) < 1e-4, "{what}: output {}", rel(&yg, &yc));
+            assert!(
+                rel(&gxg, &gxc) < 1e-4,
+                "{what}: input grad {}",
+                rel(&gxg, &gxc)
+            );
+            assert!(
+                rel(&gwg, &gwc) < 1e-4,
+                "{what}: kernel grad {}",
+                rel(&gwg, &gwc)
+            );
+
+            // f16 on the GPU against f32 on the CPU: half precision, f32 accumulation.
+            let y16 = conv2d(
+                &x.to_device(&gpu).unwrap().to_dtype(DType::F16).unwrap(),
+                &w.to_device(&gpu).unwrap().to_dtype(DType::F16).unwrap(),
+                p,
+                true,
+            )
+            .unwrap();
+            assert!(
+                rel(&y16, &yc) < 5e-3,
+                "{what}: f16 output {}",
+                rel(&y16, &yc)
+            );
+        }
+    }
+}
