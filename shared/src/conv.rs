@@ -61,6 +61,14 @@ impl Conv2d {
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn params(&self) -> ConvParams {
+        self.params
+    }
 }
 
 impl Module for Conv2d {
@@ -68,8 +76,6 @@ impl Module for Conv2d {
         let ConvParams { stride, padding } = self.params;
         // Only build the gradient path when something upstream is being differentiated.
         let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());
-        // Inference only: training keeps candle's kernel, whose summation order the
-        // gradient conformance test (1e-3 against PyTorch's f64) was validated with.
         #[cfg(feature = "cudnn")]
         if x.device().is_cuda() {
             let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
@@ -78,8 +84,15 @@ impl Module for Conv2d {
                 None => Ok(y),
             };
         }
+        // Inference only: training keeps candle's kernel, whose summation order the
+        // gradient conformance test (1e-3 against PyTorch's f64) was validated with.
         let mut y = if x.device().is_cpu() && stride == 1 && !needs_grad {
-            conv2d_im2col_cpu(&x.detach(), &self.weight.detach(), padding)?
+            let (o, _, k, _) = self.weight.dims4()?;
+            if o < KN2ROW_MAX_OUT && k > 1 {
+                conv2d_kn2row_cpu(&x.detach(), &self.weight.detach(), padding)?
+            } else {
+                conv2d_im2col_cpu(&x.detach(), &self.weight.detach(), padding)?
+            }
         } else {
             x.detach()
                 .conv2d(&self.weight.detach(), padding, stride, 1, 1)?
@@ -103,7 +116,7 @@ impl Module for Conv2d {
 /// candle's CPU conv2d reaches 3-6 GMAC/s on this network's shapes and well under 1 on
 /// the 9x9, 32->3 output layer; a plain im2col feeding candle's GEMM is 2-8x faster.
 /// Bands keep the column matrix near 16 MB, so 1280x720 frames need no gigabytes.
-fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
+pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     const BAND_BYTES: usize = 16 << 20;
     let x = if padding > 0 {
         x.pad_with_zeros(2, padding, padding)?
@@ -133,6 +146,77 @@ fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
             // (1, c, k*k, b, wd): row index c*k*k + dy*k + dx matches the weight layout.
             let cols = Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))?;
             bands.push(wm.matmul(&cols)?.reshape((1, o, b, wd))?);
+            r0 += b;
+        }
+        images.push(if bands.len() == 1 {
+            bands.remove(0)
+        } else {
+            Tensor::cat(&bands, 2)?
+        });
+    }
+    if images.len() == 1 {
+        Ok(images.remove(0))
+    } else {
+        Tensor::cat(&images, 0)
+    }
+}
+
+/// Below this many output channels the kn2row form beats im2col (the 32 -> 3, 9x9 output
+/// layer: im2col's GEMM has only 3 rows and the column matrix is 81x the input).
+const KN2ROW_MAX_OUT: usize = 8;
+
+/// Stride-1 convolution on the CPU as "kn2row": one GEMM of every kernel tap against the
+/// input, `(o*k*k, c) x (c, pixels)`, then the k*k tap planes shifted and summed.
+///
+/// For few output channels this keeps the GEMM well shaped (o*k*k rows, not o) and never
+/// builds the k*k-times-larger column matrix. Bands of output rows keep the tap planes near
+/// 16 MB.
+fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
+    const BAND_BYTES: usize = 16 << 20;
+    let x = if padding > 0 {
+        x.pad_with_zeros(2, padding, padding)?
+            .pad_with_zeros(3, padding, padding)?
+    } else {
+        x.clone()
+    };
+    let (n, c, hp, wp) = x.dims4()?;
+    let (o, _, k, _) = w.dims4()?;
+    let (h, wd) = (hp + 1 - k, wp + 1 - k);
+    // (o, c, k, k) -> (o*k*k, c): row (oi*k + dy)*k + dx holds tap (dy, dx) of output oi.
+    let taps = w
+        .permute((0, 2, 3, 1))?
+        .contiguous()?
+        .reshape((o * k * k, c))?;
+    let row_bytes = o * k * k * wp * x.dtype().size_in_bytes();
+    let band = (BAND_BYTES / row_bytes.max(1))
+        .saturating_sub(k - 1)
+        .clamp(1, h);
+    let mut images = Vec::with_capacity(n);
+    for i in 0..n {
+        let xi = x.narrow(0, i, 1)?;
+        let mut bands = Vec::with_capacity(h.div_ceil(band));
+        let mut r0 = 0;
+        while r0 < h {
+            let b = band.min(h - r0);
+            let rows = b + k - 1;
+            let xs = xi.narrow(2, r0, rows)?.reshape((c, rows * wp))?;
+            let planes = taps.matmul(&xs)?.reshape((o, k, k, rows, wp))?;
+            let mut acc: Option<Tensor> = None;
+            for dy in 0..k {
+                for dx in 0..k {
+                    let p = planes
+                        .narrow(1, dy, 1)?
+                        .narrow(2, dx, 1)?
+                        .narrow(3, dy, b)?
+                        .narrow(4, dx, wd)?;
+                    acc = Some(match acc {
+                        None => p.contiguous()?,
+                        Some(a) => (a + p)?,
+                    });
+                }
+            }
+            let y = acc.expect("k > 0 taps").reshape((1, o, b, wd))?;
+            bands.push(y);
             r0 += b;
         }
         images.push(if bands.len() == 1 {
@@ -279,5 +363,61 @@ impl CustomOp2 for ConvGrad {
             None
         };
         Ok((grad_x, grad_w))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        let m = b.abs().unwrap().max_all().unwrap();
+        d.to_scalar::<f32>().unwrap() / m.to_scalar::<f32>().unwrap()
+    }
+
+    /// The CPU inference paths against candle's conv2d, with padding, odd sizes, a batch,
+    /// and sizes that take several bands.
+    #[test]
+    fn cpu_inference_paths_match_candle() -> Result<()> {
+        let cases = [
+            // (n, c, o, h, w, k, padding)
+            (2, 5, 3, 11, 13, 9, 0),
+            (1, 32, 3, 40, 36, 9, 4),
+            (1, 4, 7, 9, 8, 3, 1),
+            (2, 6, 16, 10, 7, 3, 0),
+        ];
+        for (n, c, o, h, w, k, p) in cases {
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &Device::Cpu)?;
+            let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &Device::Cpu)?;
+            let want = x.conv2d(&wt, p, 1, 1, 1)?;
+            let a = conv2d_im2col_cpu(&x, &wt, p)?;
+            let b = conv2d_kn2row_cpu(&x, &wt, p)?;
+            assert_eq!(a.dims(), want.dims());
+            assert_eq!(b.dims(), want.dims());
+            assert!(
+                max_rel(&a, &want) < 1e-5,
+                "im2col {:?}",
+                (n, c, o, h, w, k, p)
+            );
+            assert!(
+                max_rel(&b, &want) < 1e-5,
+                "kn2row {:?}",
+                (n, c, o, h, w, k, p)
+            );
+        }
+        Ok(())
+    }
+
+    /// Many bands: a tall image whose tap planes exceed one 16 MB band.
+    #[test]
+    fn kn2row_bands_join_seamlessly() -> Result<()> {
+        let x = Tensor::randn(0f32, 1.0, (1, 8, 200, 300), &Device::Cpu)?;
+        let wt = Tensor::randn(0f32, 1.0, (3, 8, 9, 9), &Device::Cpu)?;
+        let want = x.conv2d(&wt, 0, 1, 1, 1)?;
+        let got = conv2d_kn2row_cpu(&x, &wt, 0)?;
+        assert!(max_rel(&got, &want) < 1e-5);
+        Ok(())
     }
 }

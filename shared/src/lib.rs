@@ -14,6 +14,7 @@ pub mod instance_norm;
 pub mod model_file;
 pub mod padding;
 pub mod stylize;
+pub mod subpixel;
 pub mod transformer;
 pub mod upsample;
 

@@ -32,6 +32,32 @@ impl ConvLayer {
             conv,
         })
     }
+
+    /// This layer applied to `upsample_nearest2x(x)`, computed from `x` directly (see
+    /// [`crate::subpixel`]) when that applies: CPU inference, 3x3 kernel, stride 1.
+    fn forward_upsampled_cpu(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let w = self.conv.weight();
+        let applies = x.device().is_cpu()
+            && !x.track_op()
+            && !w.track_op()
+            && w.dim(2)? == 3
+            && self.pad.0 == 1
+            && self.conv.params()
+                == ConvParams {
+                    stride: 1,
+                    padding: 0,
+                };
+        if !applies {
+            return Ok(None);
+        }
+        let y = crate::subpixel::upsample2x_conv3x3(x, w, |x, w| {
+            crate::conv::conv2d_im2col_cpu(x, w, 0)
+        })?;
+        Ok(Some(match self.conv.bias() {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?,
+            None => y,
+        }))
+    }
 }
 
 impl Module for ConvLayer {
@@ -59,6 +85,9 @@ impl UpsampleConvLayer {
 impl Module for UpsampleConvLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if self.upsample {
+            if let Some(y) = self.conv.forward_upsampled_cpu(x)? {
+                return Ok(y);
+            }
             self.conv.forward(&upsample_nearest2x(x)?)
         } else {
             self.conv.forward(x)

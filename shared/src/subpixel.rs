@@ -1,0 +1,77 @@
+//! Nearest x2 upsample + 1-pixel reflection pad + 3x3 convolution, computed without the
+//! upsampled image (CPU inference).
+//!
+//! Every output pixel `(2i + a, 2j + b)` of the upsample-then-convolve layer sees only two
+//! distinct rows and two distinct columns of the original image, because neighbouring
+//! upsampled rows repeat. So each of the four output phases `(a, b)` is a 2x2 convolution
+//! of the original image with a kernel made by summing taps of the 3x3 one: 16 instead of
+//! 36 multiply-adds per input pixel and channel, and the im2col matrix is built from the
+//! small image. Reflecting the upsampled image by one pixel equals replicating the
+//! original by one pixel (the repeated border row is its own mirror), so the padding
+//! becomes a replicate pad of the input.
+
+use candle_core::{Result, Tensor};
+
+/// `conv(reflection_pad(upsample_nearest2x(x), 1), w)` for a `(o, c, 3, 3)` kernel `w`,
+/// without bias. `conv2x2` runs a valid, stride-1 convolution.
+pub fn upsample2x_conv3x3(
+    x: &Tensor,
+    w: &Tensor,
+    conv2x2: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let (n, _, h, wd) = x.dims4()?;
+    let o = w.dim(0)?;
+    // Row (dim 2) then column (dim 3) taps for phase 0: [k0, k1 + k2]; phase 1: [k0 + k1, k2].
+    let fold = |t: &Tensor, dim: usize, phase: usize| -> Result<Tensor> {
+        let k = |i| t.narrow(dim, i, 1);
+        let (first, second) = if phase == 0 {
+            (k(0)?, (k(1)? + k(2)?)?)
+        } else {
+            ((k(0)? + k(1)?)?, k(2)?)
+        };
+        Tensor::cat(&[first, second], dim)
+    };
+    let r = x.pad_with_same(2, 1, 1)?.pad_with_same(3, 1, 1)?;
+    let mut rows = Vec::with_capacity(2);
+    for a in 0..2 {
+        let wa = fold(w, 2, a)?;
+        let mut cols = Vec::with_capacity(2);
+        for b in 0..2 {
+            let wab = fold(&wa, 3, b)?.contiguous()?;
+            let xab = r.narrow(2, a, h + 1)?.narrow(3, b, wd + 1)?;
+            cols.push(conv2x2(&xab, &wab)?);
+        }
+        // (n, o, h, w, 2) -> (n, o, h, 2w): phase b interleaved along the columns.
+        rows.push(Tensor::stack(&cols, 4)?.reshape((n, o, h, 2 * wd))?);
+    }
+    // (n, o, h, 2, 2w) -> (n, o, 2h, 2w): phase a interleaved along the rows.
+    Tensor::stack(&rows, 3)?.reshape((n, o, 2 * h, 2 * wd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::padding::reflection_pad2d;
+    use crate::upsample::upsample_nearest2x;
+    use candle_core::Device;
+
+    #[test]
+    fn equals_upsample_pad_conv() -> Result<()> {
+        let conv = |x: &Tensor, w: &Tensor| x.conv2d(w, 0, 1, 1, 1);
+        for (n, c, o, h, w) in [(1, 3, 4, 5, 7), (2, 8, 6, 1, 2), (1, 16, 8, 6, 6)] {
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &Device::Cpu)?;
+            let k = Tensor::randn(0f32, 1.0, (o, c, 3, 3), &Device::Cpu)?;
+            let up = upsample_nearest2x(&x)?;
+            let want = conv(&reflection_pad2d(&up, 1, 1, 1, 1)?, &k)?;
+            let got = upsample2x_conv3x3(&x, &k, conv)?;
+            assert_eq!(got.dims(), want.dims());
+            let err = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = want.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(
+                err <= 1e-5 * scale,
+                "{n}x{c}x{h}x{w} -> {o}: error {err} of {scale}"
+            );
+        }
+        Ok(())
+    }
+}
