@@ -13,7 +13,7 @@
 use candle_core::{Result, Tensor};
 
 /// `conv(reflection_pad(upsample_nearest2x(x), 1), w)` for a `(o, c, 3, 3)` kernel `w`,
-/// without bias. `conv2x2` runs a valid, stride-1 convolution.
+/// without bias. `conv2x2` runs a valid, stride-1 convolution (here with 2x2 kernels).
 pub fn upsample2x_conv3x3(
     x: &Tensor,
     w: &Tensor,
@@ -32,16 +32,25 @@ pub fn upsample2x_conv3x3(
         Tensor::cat(&[first, second], dim)
     };
     let r = x.pad_with_same(2, 1, 1)?.pad_with_same(3, 1, 1)?;
-    let mut rows = Vec::with_capacity(2);
+    // All four phase kernels in one convolution (one GEMM with 4o rows, one im2col of the
+    // small image): phase (a, b) reads the result shifted by (a, b).
+    let mut kernels = Vec::with_capacity(4);
     for a in 0..2 {
         let wa = fold(w, 2, a)?;
-        let mut cols = Vec::with_capacity(2);
         for b in 0..2 {
-            let wab = fold(&wa, 3, b)?.contiguous()?;
-            let xab = r.narrow(2, a, h + 1)?.narrow(3, b, wd + 1)?;
-            cols.push(conv2x2(&xab, &wab)?);
+            kernels.push(fold(&wa, 3, b)?);
         }
+    }
+    let z = conv2x2(&r, &Tensor::cat(&kernels, 0)?.contiguous()?)?;
+    let phase = |a: usize, b: usize| -> Result<Tensor> {
+        z.narrow(1, (2 * a + b) * o, o)?
+            .narrow(2, a, h)?
+            .narrow(3, b, wd)
+    };
+    let mut rows = Vec::with_capacity(2);
+    for a in 0..2 {
         // (n, o, h, w, 2) -> (n, o, h, 2w): phase b interleaved along the columns.
+        let cols = [phase(a, 0)?, phase(a, 1)?];
         rows.push(Tensor::stack(&cols, 4)?.reshape((n, o, h, 2 * wd))?);
     }
     // (n, o, h, 2, 2w) -> (n, o, 2h, 2w): phase a interleaved along the rows.
