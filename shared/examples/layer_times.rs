@@ -21,7 +21,11 @@ fn main() {
         ("deconv2 64->32", 64, 32, 3, 1, 242, 322),
         ("deconv3 32->3 9x9", 32, 3, 9, 1, 248, 328),
     ];
+    let only = std::env::args().nth(1);
     for (name, ci, co, k, s, h, w) in layers {
+        if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
         let x = Tensor::randn(0f32, 1., (1, ci, h, w), &d).unwrap();
         let wt = Tensor::randn(0f32, 0.1, (co, ci, k, k), &d).unwrap();
         let conv = Conv2d::new(
