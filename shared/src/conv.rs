@@ -62,8 +62,12 @@ impl Conv2d {
         &self.weight
     }
 
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.bias.as_ref()
+    /// `y` plus the bias, broadcast over batch and pixels.
+    pub(crate) fn add_bias(&self, y: Tensor) -> Result<Tensor> {
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+            None => Ok(y),
+        }
     }
 
     pub fn params(&self) -> ConvParams {
@@ -79,10 +83,7 @@ impl Module for Conv2d {
         #[cfg(feature = "cudnn")]
         if x.device().is_cuda() {
             let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
-            return match &self.bias {
-                Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-                None => Ok(y),
-            };
+            return self.add_bias(y);
         }
         // Inference only: training keeps candle's kernel, whose summation order the
         // gradient conformance test (1e-3 against PyTorch's f64) was validated with.
@@ -104,10 +105,7 @@ impl Module for Conv2d {
             };
             y = (y + x.apply_op2(&self.weight, op)?)?;
         }
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-            None => Ok(y),
-        }
+        self.add_bias(y)
     }
 }
 
@@ -118,53 +116,66 @@ impl Module for Conv2d {
 /// Bands keep the column matrix near 16 MB, so 1280x720 frames need no gigabytes.
 pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     const BAND_BYTES: usize = 16 << 20;
-    let x = if padding > 0 {
-        x.pad_with_zeros(2, padding, padding)?
-            .pad_with_zeros(3, padding, padding)?
-    } else {
-        x.clone()
-    };
-    let (n, c, hp, wp) = x.dims4()?;
+    let x = zero_pad(x, padding)?;
+    let (_, c, hp, wp) = x.dims4()?;
     let (o, _, k, _) = w.dims4()?;
     let (h, wd) = (hp + 1 - k, wp + 1 - k);
     let wm = w.reshape((o, c * k * k))?;
     let band = (BAND_BYTES / (c * k * k * wd * x.dtype().size_in_bytes()).max(1)).clamp(1, h);
+    by_bands(&x, h, band, |xi, r0, b| {
+        // Row index c*k*k + dy*k + dx matches the weight layout.
+        let cols = match im2col_band_f32(xi, k, r0, b)? {
+            Some(cols) => cols,
+            None => {
+                let xs = xi.narrow(2, r0, b + k - 1)?;
+                let mut views = Vec::with_capacity(k * k);
+                for dy in 0..k {
+                    for dx in 0..k {
+                        views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
+                    }
+                }
+                // (1, c, k*k, b, wd)
+                Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))?
+            }
+        };
+        wm.matmul(&cols)?.reshape((1, o, b, wd))
+    })
+}
+
+/// Zero padding on every side (none: `x` itself).
+fn zero_pad(x: &Tensor, padding: usize) -> Result<Tensor> {
+    if padding > 0 {
+        x.pad_with_zeros(2, padding, padding)?
+            .pad_with_zeros(3, padding, padding)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+/// Runs `band(image, r0, rows)` for each image of the batch `x` and each band of at most
+/// `band_rows` of its `h` output rows, and joins the `(1, o, rows, w)` results into
+/// `(n, o, h, w)`.
+fn by_bands(
+    x: &Tensor,
+    h: usize,
+    band_rows: usize,
+    band: impl Fn(&Tensor, usize, usize) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let n = x.dim(0)?;
     let mut images = Vec::with_capacity(n);
     for i in 0..n {
         let xi = x.narrow(0, i, 1)?;
-        let mut bands = Vec::with_capacity(h.div_ceil(band));
+        let mut bands = Vec::with_capacity(h.div_ceil(band_rows));
         let mut r0 = 0;
         while r0 < h {
-            let b = band.min(h - r0);
-            // Row index c*k*k + dy*k + dx matches the weight layout.
-            let cols = match im2col_band_f32(&xi, k, r0, b)? {
-                Some(cols) => cols,
-                None => {
-                    let xs = xi.narrow(2, r0, b + k - 1)?;
-                    let mut views = Vec::with_capacity(k * k);
-                    for dy in 0..k {
-                        for dx in 0..k {
-                            views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
-                        }
-                    }
-                    // (1, c, k*k, b, wd)
-                    Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))?
-                }
-            };
-            bands.push(wm.matmul(&cols)?.reshape((1, o, b, wd))?);
+            let b = band_rows.min(h - r0);
+            bands.push(band(&xi, r0, b)?);
             r0 += b;
         }
-        images.push(if bands.len() == 1 {
-            bands.remove(0)
-        } else {
-            Tensor::cat(&bands, 2)?
-        });
+        // (cat of one tensor returns it without a copy)
+        images.push(Tensor::cat(&bands, 2)?);
     }
-    if images.len() == 1 {
-        Ok(images.remove(0))
-    } else {
-        Tensor::cat(&images, 0)
-    }
+    Tensor::cat(&images, 0)
 }
 
 /// The column matrix of output rows `r0..r0 + b` of a `(1, c, hp, wp)` f32 image on the CPU,
@@ -210,13 +221,8 @@ const KN2ROW_MAX_OUT: usize = 8;
 /// 16 MB.
 fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     const BAND_BYTES: usize = 16 << 20;
-    let x = if padding > 0 {
-        x.pad_with_zeros(2, padding, padding)?
-            .pad_with_zeros(3, padding, padding)?
-    } else {
-        x.clone()
-    };
-    let (n, c, hp, wp) = x.dims4()?;
+    let x = zero_pad(x, padding)?;
+    let (_, c, hp, wp) = x.dims4()?;
     let (o, _, k, _) = w.dims4()?;
     let (h, wd) = (hp + 1 - k, wp + 1 - k);
     // (o, c, k, k) -> (o*k*k, c): row (oi*k + dy)*k + dx holds tap (dy, dx) of output oi.
@@ -228,45 +234,26 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     let band = (BAND_BYTES / row_bytes.max(1))
         .saturating_sub(k - 1)
         .clamp(1, h);
-    let mut images = Vec::with_capacity(n);
-    for i in 0..n {
-        let xi = x.narrow(0, i, 1)?;
-        let mut bands = Vec::with_capacity(h.div_ceil(band));
-        let mut r0 = 0;
-        while r0 < h {
-            let b = band.min(h - r0);
-            let rows = b + k - 1;
-            let xs = xi.narrow(2, r0, rows)?.reshape((c, rows * wp))?;
-            let planes = taps.matmul(&xs)?.reshape((o, k, k, rows, wp))?;
-            let mut acc: Option<Tensor> = None;
-            for dy in 0..k {
-                for dx in 0..k {
-                    let p = planes
-                        .narrow(1, dy, 1)?
-                        .narrow(2, dx, 1)?
-                        .narrow(3, dy, b)?
-                        .narrow(4, dx, wd)?;
-                    acc = Some(match acc {
-                        None => p.contiguous()?,
-                        Some(a) => (a + p)?,
-                    });
-                }
+    by_bands(&x, h, band, |xi, r0, b| {
+        let rows = b + k - 1;
+        let xs = xi.narrow(2, r0, rows)?.reshape((c, rows * wp))?;
+        let planes = taps.matmul(&xs)?.reshape((o, k, k, rows, wp))?;
+        let mut acc: Option<Tensor> = None;
+        for dy in 0..k {
+            for dx in 0..k {
+                let p = planes
+                    .narrow(1, dy, 1)?
+                    .narrow(2, dx, 1)?
+                    .narrow(3, dy, b)?
+                    .narrow(4, dx, wd)?;
+                acc = Some(match acc {
+                    None => p.contiguous()?,
+                    Some(a) => (a + p)?,
+                });
             }
-            let y = acc.expect("k > 0 taps").reshape((1, o, b, wd))?;
-            bands.push(y);
-            r0 += b;
         }
-        images.push(if bands.len() == 1 {
-            bands.remove(0)
-        } else {
-            Tensor::cat(&bands, 2)?
-        });
-    }
-    if images.len() == 1 {
-        Ok(images.remove(0))
-    } else {
-        Tensor::cat(&images, 0)
-    }
+        acc.expect("k > 0 taps").reshape((1, o, b, wd))
+    })
 }
 
 /// Zero in the forward pass; the convolution's gradients in the backward pass.
@@ -406,13 +393,8 @@ impl CustomOp2 for ConvGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_rel;
     use candle_core::Device;
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        let m = b.abs().unwrap().max_all().unwrap();
-        d.to_scalar::<f32>().unwrap() / m.to_scalar::<f32>().unwrap()
-    }
 
     /// The CPU inference paths against candle's conv2d, with padding, odd sizes, a batch,
     /// and sizes that take several bands.

@@ -59,11 +59,44 @@ struct PlanKey {
     params: (usize, usize),
 }
 
+/// A cached algorithm choice, of whichever pass its key names.
+#[derive(Clone, Copy, Debug)]
+enum Algo {
+    Forward(sys::cudnnConvolutionFwdAlgo_t),
+    BackwardData(sys::cudnnConvolutionBwdDataAlgo_t),
+    BackwardFilter(sys::cudnnConvolutionBwdFilterAlgo_t),
+}
+
+/// The algorithm for `key` and its workspace bytes: cuDNN's heuristic pick on first use
+/// (`fallback` when that needs more than [`MAX_WORKSPACE`]), the cached choice afterwards.
+/// `wrap`/`unwrap` move the pass's algorithm type in and out of [`Algo`].
+fn plan<A: Copy>(
+    key: PlanKey,
+    wrap: fn(A) -> Algo,
+    unwrap: fn(Algo) -> Option<A>,
+    pick: impl FnOnce() -> Result<A>,
+    workspace: impl Fn(A) -> Result<usize>,
+    fallback: A,
+) -> Result<(A, usize)> {
+    let cached = PLANS.with(|m| m.borrow().get(&key).copied());
+    if let Some((algo, bytes)) = cached.and_then(|(a, n)| unwrap(a).map(|a| (a, n))) {
+        return Ok((algo, bytes));
+    }
+    let mut algo = pick()?;
+    let mut bytes = workspace(algo)?;
+    if bytes > MAX_WORKSPACE {
+        algo = fallback;
+        bytes = workspace(algo)?;
+    }
+    PLANS.with(|m| m.borrow_mut().insert(key, (wrap(algo), bytes)));
+    Ok((algo, bytes))
+}
+
 thread_local! {
     // cuDNN handles are neither Send nor Sync: one per thread and device, as candle does.
     static HANDLES: RefCell<HashMap<DeviceId, Arc<Cudnn>>> = RefCell::new(HashMap::new());
-    // Chosen algorithm (as its raw value) and workspace bytes per shape.
-    static PLANS: RefCell<HashMap<PlanKey, (u32, usize)>> = RefCell::new(HashMap::new());
+    // Chosen algorithm and workspace bytes per shape.
+    static PLANS: RefCell<HashMap<PlanKey, (Algo, usize)>> = RefCell::new(HashMap::new());
     static WORKSPACES: RefCell<HashMap<DeviceId, CudaSlice<u8>>> = RefCell::new(HashMap::new());
 }
 
@@ -187,7 +220,6 @@ impl Call<'_> {
             w: self.w,
             params: (p.stride, p.padding),
         };
-        let plan = PLANS.with(|m| m.borrow().get(&key).copied());
         let n_out: usize = self.out.iter().product();
         let mut out = unsafe { dev.cuda_stream().alloc::<T>(n_out) }.map_err(e)?;
         let (a, b) = (
@@ -205,19 +237,17 @@ impl Call<'_> {
                     w: &wd,
                     y: &yd,
                 };
-                let (algo, bytes) = match plan {
-                    Some((algo, bytes)) => (fwd_algo(algo), bytes),
-                    None => {
-                        let mut algo = op.pick_algorithm().map_err(e)?;
-                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
-                        if bytes > MAX_WORKSPACE {
-                            algo = A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-                            bytes = op.get_workspace_size(algo).map_err(e)?;
-                        }
-                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
-                        (algo, bytes)
-                    }
-                };
+                let (algo, bytes) = plan(
+                    key,
+                    Algo::Forward,
+                    |a| match a {
+                        Algo::Forward(a) => Some(a),
+                        _ => None,
+                    },
+                    || op.pick_algorithm().map_err(e),
+                    |a| op.get_workspace_size(a).map_err(e),
+                    A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                )?;
                 with_workspace(dev, bytes, |ws| unsafe {
                     op.launch(algo, ws, scale, &a, &b, &mut out).map_err(e)
                 })?;
@@ -230,19 +260,17 @@ impl Call<'_> {
                     w: &wd,
                     dy: &yd,
                 };
-                let (algo, bytes) = match plan {
-                    Some((algo, bytes)) => (bwd_data_algo(algo), bytes),
-                    None => {
-                        let mut algo = op.pick_algorithm().map_err(e)?;
-                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
-                        if bytes > MAX_WORKSPACE {
-                            algo = A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-                            bytes = op.get_workspace_size(algo).map_err(e)?;
-                        }
-                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
-                        (algo, bytes)
-                    }
-                };
+                let (algo, bytes) = plan(
+                    key,
+                    Algo::BackwardData,
+                    |a| match a {
+                        Algo::BackwardData(a) => Some(a),
+                        _ => None,
+                    },
+                    || op.pick_algorithm().map_err(e),
+                    |a| op.get_workspace_size(a).map_err(e),
+                    A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+                )?;
                 // a = dy, b = w
                 with_workspace(dev, bytes, |ws| unsafe {
                     op.launch(algo, ws, scale, &mut out, &b, &a).map_err(e)
@@ -256,19 +284,17 @@ impl Call<'_> {
                     dw: &wd,
                     dy: &yd,
                 };
-                let (algo, bytes) = match plan {
-                    Some((algo, bytes)) => (bwd_filter_algo(algo), bytes),
-                    None => {
-                        let mut algo = op.pick_algorithm().map_err(e)?;
-                        let mut bytes = op.get_workspace_size(algo).map_err(e)?;
-                        if bytes > MAX_WORKSPACE {
-                            algo = A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-                            bytes = op.get_workspace_size(algo).map_err(e)?;
-                        }
-                        PLANS.with(|m| m.borrow_mut().insert(key, (algo as u32, bytes)));
-                        (algo, bytes)
-                    }
-                };
+                let (algo, bytes) = plan(
+                    key,
+                    Algo::BackwardFilter,
+                    |a| match a {
+                        Algo::BackwardFilter(a) => Some(a),
+                        _ => None,
+                    },
+                    || op.pick_algorithm().map_err(e),
+                    |a| op.get_workspace_size(a).map_err(e),
+                    A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+                )?;
                 // a = x, b = dy
                 with_workspace(dev, bytes, |ws| unsafe {
                     op.launch(algo, ws, scale, &a, &mut out, &b).map_err(e)
@@ -277,53 +303,6 @@ impl Call<'_> {
         }
         Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
     }
-}
-
-fn fwd_algo(v: u32) -> sys::cudnnConvolutionFwdAlgo_t {
-    use sys::cudnnConvolutionFwdAlgo_t as A;
-    [
-        A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_FFT,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
-        A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
-    ]
-    .into_iter()
-    .find(|a| *a as u32 == v)
-    .unwrap_or(A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM)
-}
-
-fn bwd_data_algo(v: u32) -> sys::cudnnConvolutionBwdDataAlgo_t {
-    use sys::cudnnConvolutionBwdDataAlgo_t as A;
-    [
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
-        A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
-    ]
-    .into_iter()
-    .find(|a| *a as u32 == v)
-    .unwrap_or(A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0)
-}
-
-fn bwd_filter_algo(v: u32) -> sys::cudnnConvolutionBwdFilterAlgo_t {
-    use sys::cudnnConvolutionBwdFilterAlgo_t as A;
-    [
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
-        A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
-    ]
-    .into_iter()
-    .find(|a| *a as u32 == v)
-    .unwrap_or(A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0)
 }
 
 fn cpu_only_error<T>(name: &str) -> Result<T> {
@@ -459,23 +438,8 @@ impl CustomOp2 for CudnnBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_rel as rel;
     use candle_core::{Device, Var};
-
-    fn rel(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a
-            .to_device(&Device::Cpu)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap();
-        let b = b
-            .to_device(&Device::Cpu)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap();
-        let d = (&a - &b).unwrap().abs().unwrap().max_all().unwrap();
-        let m = b.abs().unwrap().max_all().unwrap();
-        d.to_scalar::<f64>().unwrap() / m.to_scalar::<f64>().unwrap().max(1e-30)
-    }
 
     /// cuDNN against the CPU path (which the conformance tests hold to PyTorch): output, input
     /// gradient, kernel gradient, for the network's shapes. Needs a CUDA device: on the GPU

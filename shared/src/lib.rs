@@ -71,3 +71,30 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Helpers for the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::{DType, Device, Tensor};
+
+    /// Largest absolute difference over the largest magnitude of `want`, computed in f64 on
+    /// the CPU whatever the tensors' device and dtype.
+    pub fn max_rel(got: &Tensor, want: &Tensor) -> f64 {
+        let cpu64 = |t: &Tensor| {
+            t.to_device(&Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap()
+        };
+        let (got, want) = (cpu64(got), cpu64(want));
+        let max_abs = |t: &Tensor| {
+            t.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        max_abs(&(&got - &want).unwrap()) / max_abs(&want).max(1e-30)
+    }
+}

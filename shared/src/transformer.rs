@@ -53,10 +53,7 @@ impl ConvLayer {
         let y = crate::subpixel::upsample2x_conv3x3(x, w, |x, w| {
             crate::conv::conv2d_im2col_cpu(x, w, 0)
         })?;
-        Ok(Some(match self.conv.bias() {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?,
-            None => y,
-        }))
+        Ok(Some(self.conv.add_bias(y)?))
     }
 }
 
