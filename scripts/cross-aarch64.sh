@@ -22,6 +22,7 @@
 # headers that come with libc6-dev-arm64-cross (via linux-libc-dev-arm64-cross).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/aarch64-glibc.sh
 
 TARGET=aarch64-unknown-linux-gnu
 SYSROOT=/usr/aarch64-linux-gnu
@@ -79,16 +80,7 @@ export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu="${PKG_CONFIG_LIBDIR_aarch64_
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BUILD=(cargo build --release --target "$TARGET" -p edge-runtime)
 if [ -n "$GLIBC" ]; then
-  # Debian 12's cross glibc is 2.36, so its binaries need GLIBC_2.35; zig ships the headers
-  # and symbol lists of every glibc and links against the version asked for.
-  ZIG_VENV="${ZIG_VENV:-/tmp/zig}"
-  if [ ! -x "$ZIG_VENV/bin/cargo-zigbuild" ]; then
-    stamp "installing ziglang and cargo-zigbuild into $ZIG_VENV"
-    python3 -m venv "$ZIG_VENV"
-    "$ZIG_VENV/bin/pip" install --quiet ziglang cargo-zigbuild
-  fi
-  export PATH="$ZIG_VENV/bin:$PATH"
-  unset CC_aarch64_unknown_linux_gnu CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER
+  use_zig
   # its own folder, so the x86-64 build and the tests below keep theirs
   TARGET_DIR="target/glibc-$GLIBC"
   BUILD=(cargo zigbuild --release --target "$TARGET.$GLIBC" --target-dir "$TARGET_DIR" -p edge-runtime)
@@ -101,12 +93,7 @@ t=$(date +%s)
 "${BUILD[@]}"
 stamp "aarch64 build took $(( $(date +%s) - t )) s"
 file "$AARCH64_BIN" 2>/dev/null || ls -l "$AARCH64_BIN"
-newest="$(objdump -T "$AARCH64_BIN" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
-stamp "newest glibc symbol version it needs: $newest"
-if [ -n "$GLIBC" ] && [ "$(printf '%s\n%s\n' "GLIBC_$GLIBC" "$newest" | sort -V | tail -1)" != "GLIBC_$GLIBC" ]; then
-  echo "cross-aarch64: error: built for glibc $GLIBC but the binary needs $newest" >&2
-  exit 1
-fi
+check_glibc "$AARCH64_BIN" "$GLIBC" || { echo "cross-aarch64: error: glibc check failed" >&2; exit 1; }
 [ "$BUILD_ONLY" = 1 ] && exit 0
 
 # --- check under qemu -----------------------------------------------------------------------

@@ -32,6 +32,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source scripts/aarch64-glibc.sh
 
 CAP="${CUDA_COMPUTE_CAP:-87}"
 GLIBC=2.31
@@ -114,14 +115,7 @@ export NVCC="$ROOT/scripts/jetson-nvcc" JETSON_REAL_NVCC="$REAL_NVCC" JETSON_PTX
 export CUDA_COMPUTE_CAP="$CAP" CUDARC_CUDA_VERSION=12020 CUDA_HOME="$JETSON_LINK"
 BUILD=(cargo build --release --target "$TARGET" --features cuda -p edge-runtime)
 if [ -n "$GLIBC" ]; then
-  ZIG_VENV="${ZIG_VENV:-/tmp/zig}"
-  if [ ! -x "$ZIG_VENV/bin/cargo-zigbuild" ]; then
-    stamp "installing ziglang and cargo-zigbuild into $ZIG_VENV"
-    python3 -m venv "$ZIG_VENV"
-    "$ZIG_VENV/bin/pip" install --quiet ziglang cargo-zigbuild
-  fi
-  export PATH="$ZIG_VENV/bin:$PATH"
-  unset CC_aarch64_unknown_linux_gnu CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER
+  use_zig
   BUILD=(cargo zigbuild --release --target "$TARGET.$GLIBC" --features cuda -p edge-runtime)
 fi
 stamp "${BUILD[*]} (sm_$CAP, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
@@ -149,11 +143,7 @@ for lib in $needed; do
     *) fail "$OUT needs $lib, which a Jetson does not provide" ;;
   esac
 done
-newest="$(objdump -T "$OUT" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)"
-stamp "newest glibc symbol version it needs: $newest"
-if [ -n "$GLIBC" ] && [ "$(printf '%s\n%s\n' "GLIBC_$GLIBC" "$newest" | sort -V | tail -1)" != "GLIBC_$GLIBC" ]; then
-  fail "built for glibc $GLIBC but the binary needs $newest"
-fi
+check_glibc "$OUT" "$GLIBC" || fail "$OUT needs a newer glibc than $GLIBC"
 targets="$(strings -n 6 "$OUT" | grep -E '^\.target sm_' | sort | uniq -c)"
 versions="$(strings -n 6 "$OUT" | grep -E '^\.version [0-9]' | sort -u | tr '\n' ' ')"
 stamp "embedded PTX: $(echo "$targets" | tr -s ' \n' ' '), $versions"

@@ -25,11 +25,14 @@ pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
             )))
         }
     };
-    let jetson = std::fs::read_to_string(TEGRA_RELEASE)
-        .ok()
-        .and_then(|text| jetson_cuda_hint(&text));
+    // Read only on the error paths: a working CUDA device needs no hint.
+    let jetson = || {
+        std::fs::read_to_string(TEGRA_RELEASE)
+            .ok()
+            .and_then(|text| jetson_cuda_hint(&text))
+    };
     if !candle_core::utils::cuda_is_available() {
-        let fix = match &jetson {
+        let fix = match &jetson() {
             // Rebuilding does not help on a board whose JetPack is too old.
             Some(
                 hint @ JetsonHint {
@@ -50,7 +53,7 @@ pub fn parse_device(spec: &str) -> Result<candle_core::Device> {
         )));
     }
     candle_core::Device::new_cuda(ordinal).map_err(|e| {
-        let why = match jetson {
+        let why = match jetson() {
             Some(hint) => hint.text,
             None => "needs an NVIDIA GPU, its driver and the CUDA libraries this binary was \
                      built against; --device cpu runs without them"
