@@ -17,9 +17,20 @@ impl Trainable {
     /// (weights and biases uniform in ±1/sqrt(fan_in); norm scale 1, shift 0), drawn
     /// from our own seeded generator so every device starts from identical weights.
     pub fn new(config: &NetConfig, device: &Device, seed: u64) -> Result<Self> {
+        Self::with_dtype(config, device, seed, DType::F32)
+    }
+
+    /// As [`Trainable::new`], with parameters of `dtype` (f32 for training; f64 checks the
+    /// mathematics against float64 references without f32 rounding).
+    pub fn with_dtype(
+        config: &NetConfig,
+        device: &Device,
+        seed: u64,
+        dtype: DType,
+    ) -> Result<Self> {
         use rand::{Rng, SeedableRng};
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let vb = VarBuilder::from_varmap(&varmap, dtype, device);
         let net = TransformerNet::with_stat_dtype(vb, config, DType::F64)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut init = HashMap::new();
@@ -58,7 +69,7 @@ impl Trainable {
             let t = tensors
                 .get(name)
                 .ok_or_else(|| candle_core::Error::Msg(format!("missing parameter {name}")))?;
-            var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
+            var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
         }
         Ok(())
     }

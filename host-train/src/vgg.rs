@@ -73,8 +73,8 @@ const CHANNELS: [(usize, usize); 10] = [
     (512, 512),
 ];
 
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 /// Environment variable naming the weights file when `--vgg` is not given.
 pub const VGG_ENV: &str = "STYLECAST_VGG16";
@@ -162,8 +162,13 @@ pub struct Vgg16 {
 }
 
 impl Vgg16 {
-    /// Loads the ten convolutions from safetensors or `.pth` onto `device`.
+    /// Loads the ten convolutions from safetensors or `.pth` onto `device`, in f32.
     pub fn load(path: &Path, device: &Device) -> Result<Self, VggError> {
+        Self::load_as(path, device, DType::F32)
+    }
+
+    /// As [`Vgg16::load`], in `dtype` (f64 for float64 conformance checks).
+    pub fn load_as(path: &Path, device: &Device, dtype: DType) -> Result<Self, VggError> {
         let bad = |reason: String| VggError::Bad {
             path: path.to_path_buf(),
             reason,
@@ -212,7 +217,7 @@ impl Vgg16 {
                         shape
                     )));
                 }
-                t.to_dtype(DType::F32)
+                t.to_dtype(dtype)
                     .and_then(|t| t.to_device(device))
                     .map_err(|e| bad(e.to_string()))
             };
@@ -235,12 +240,14 @@ impl Vgg16 {
             .map(|b| it.by_ref().take(b.len()).collect())
             .collect();
         let mean = Tensor::from_slice(&IMAGENET_MEAN.map(|m| m * 255.0), (1, 3, 1, 1), device)
+            .and_then(|t| t.to_dtype(dtype))
             .map_err(|e| bad(e.to_string()))?;
         let inv_std = Tensor::from_slice(
             &IMAGENET_STD.map(|s| 1.0 / (255.0 * s)),
             (1, 3, 1, 1),
             device,
         )
+        .and_then(|t| t.to_dtype(dtype))
         .map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             blocks,

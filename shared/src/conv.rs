@@ -10,6 +10,7 @@
 
 use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor,
+    WithDType,
 };
 use candle_nn::VarBuilder;
 
@@ -85,18 +86,11 @@ impl Module for Conv2d {
             let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
             return self.add_bias(y);
         }
-        // Inference only: training keeps candle's kernel, whose summation order the
-        // gradient conformance test (1e-3 against PyTorch's f64) was validated with.
-        let mut y = if x.device().is_cpu() && stride == 1 && !needs_grad {
-            let (o, _, k, _) = self.weight.dims4()?;
-            if o < KN2ROW_MAX_OUT && k > 1 {
-                conv2d_kn2row_cpu(&x.detach(), &self.weight.detach(), padding)?
-            } else {
-                conv2d_im2col_cpu(&x.detach(), &self.weight.detach(), padding)?
-            }
-        } else {
-            x.detach()
-                .conv2d(&self.weight.detach(), padding, stride, 1, 1)?
+        let (x0, w0) = (x.detach(), self.weight.detach());
+        let fast = conv2d_cpu(&x0, &w0, self.params)?;
+        let mut y = match fast {
+            Some(y) => y,
+            None => x0.conv2d(&w0, padding, stride, 1, 1)?,
         };
         if needs_grad {
             let op = ConvGrad {
@@ -109,37 +103,81 @@ impl Module for Conv2d {
     }
 }
 
-/// Stride-1 convolution on the CPU as im2col + one GEMM per band of output rows.
+/// The CPU's own convolution paths (forward, and the gradients' convolutions): kn2row for
+/// few output channels, else banded im2col + GEMM. `None` where candle's conv2d is used
+/// instead: other devices, and strided convolutions in dtypes other than f32 and f64.
 ///
-/// candle's CPU conv2d reaches 3-6 GMAC/s on this network's shapes and well under 1 on
-/// the 9x9, 32->3 output layer; a plain im2col feeding candle's GEMM is 2-8x faster.
-/// Bands keep the column matrix near 16 MB, so 1280x720 frames need no gigabytes.
-pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
-    const BAND_BYTES: usize = 16 << 20;
-    let x = zero_pad(x, padding)?;
+/// candle's CPU conv2d reaches 3-10 GMAC/s on this network's shapes and well under 1 on
+/// the 9x9, 32->3 output layer; these reach about 30.
+fn conv2d_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() {
+        return Ok(None);
+    }
+    let (o, _, k, _) = w.dims4()?;
+    let ConvParams { stride, padding } = params;
+    if stride == 1 && o < KN2ROW_MAX_OUT && k > 1 {
+        return conv2d_kn2row_cpu(x, w, padding).map(Some);
+    }
+    if stride == 1 || direct_dtype(x.dtype()) {
+        return conv2d_im2col_cpu(x, w, params).map(Some);
+    }
+    Ok(None)
+}
+
+/// Bytes of column matrix (or tap planes) per band of output rows: bounded, so 1280x720
+/// frames and 256x256 VGG batches need no gigabytes.
+const BAND_BYTES: usize = 16 << 20;
+
+/// Output size of a valid convolution of `len` padded pixels with a `k` kernel.
+fn out_len(len: usize, k: usize, stride: usize) -> usize {
+    (len - k) / stride + 1
+}
+
+/// Convolution on the CPU as im2col + one GEMM per band of output rows.
+pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
+    let ConvParams { stride, padding } = params;
+    let x = zero_pad(x, padding)?.contiguous()?;
     let (_, c, hp, wp) = x.dims4()?;
     let (o, _, k, _) = w.dims4()?;
-    let (h, wd) = (hp + 1 - k, wp + 1 - k);
+    let (h, wd) = (out_len(hp, k, stride), out_len(wp, k, stride));
     let wm = w.reshape((o, c * k * k))?;
-    let band = (BAND_BYTES / (c * k * k * wd * x.dtype().size_in_bytes()).max(1)).clamp(1, h);
+    let band = im2col_band_rows(c * k * k, wd, x.dtype(), h);
     by_bands(&x, h, band, |xi, r0, b| {
-        // Row index c*k*k + dy*k + dx matches the weight layout.
-        let cols = match im2col_band_f32(xi, k, r0, b)? {
-            Some(cols) => cols,
-            None => {
-                let xs = xi.narrow(2, r0, b + k - 1)?;
-                let mut views = Vec::with_capacity(k * k);
-                for dy in 0..k {
-                    for dx in 0..k {
-                        views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
-                    }
-                }
-                // (1, c, k*k, b, wd)
-                Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))?
-            }
-        };
+        let cols = im2col_band(xi, k, stride, r0, b)?;
         wm.matmul(&cols)?.reshape((1, o, b, wd))
     })
+}
+
+/// Output rows per band for a column matrix of `rows` rows and `wd` output columns.
+fn im2col_band_rows(rows: usize, wd: usize, dtype: DType, h: usize) -> usize {
+    (BAND_BYTES / (rows * wd * dtype.size_in_bytes()).max(1)).clamp(1, h)
+}
+
+/// The column matrix `(c*k*k, b*wd)` of output rows `r0..r0 + b` of a contiguous
+/// `(1, c, hp, wp)` image; row `c*k*k + dy*k + dx` matches the weight layout.
+fn im2col_band(xi: &Tensor, k: usize, stride: usize, r0: usize, b: usize) -> Result<Tensor> {
+    let cols = match xi.dtype() {
+        DType::F32 => im2col_band_direct::<f32>(xi, k, stride, r0, b)?,
+        DType::F64 => im2col_band_direct::<f64>(xi, k, stride, r0, b)?,
+        _ => None,
+    };
+    if let Some(cols) = cols {
+        return Ok(cols);
+    }
+    if stride != 1 {
+        candle_core::bail!("im2col: stride {stride} needs a contiguous f32/f64 image on the CPU");
+    }
+    let (_, c, _, wp) = xi.dims4()?;
+    let wd = wp + 1 - k;
+    let xs = xi.narrow(2, r0, b + k - 1)?;
+    let mut views = Vec::with_capacity(k * k);
+    for dy in 0..k {
+        for dx in 0..k {
+            views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
+        }
+    }
+    // (1, c, k*k, b, wd)
+    Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))
 }
 
 /// Zero padding on every side (none: `x` itself).
@@ -150,6 +188,16 @@ fn zero_pad(x: &Tensor, padding: usize) -> Result<Tensor> {
     } else {
         Ok(x.clone())
     }
+}
+
+/// `(image, r0, rows)` for each image of a batch of `n` and each band of at most
+/// `band_rows` of its `h` output rows.
+fn bands(n: usize, h: usize, band_rows: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..n).flat_map(move |i| {
+        (0..h)
+            .step_by(band_rows)
+            .map(move |r0| (i, r0, band_rows.min(h - r0)))
+    })
 }
 
 /// Runs `band(image, r0, rows)` for each image of the batch `x` and each band of at most
@@ -163,50 +211,68 @@ fn by_bands(
 ) -> Result<Tensor> {
     let n = x.dim(0)?;
     let mut images = Vec::with_capacity(n);
-    for i in 0..n {
-        let xi = x.narrow(0, i, 1)?;
-        let mut bands = Vec::with_capacity(h.div_ceil(band_rows));
-        let mut r0 = 0;
-        while r0 < h {
-            let b = band_rows.min(h - r0);
-            bands.push(band(&xi, r0, b)?);
-            r0 += b;
+    let mut current = Vec::new();
+    for (i, r0, b) in bands(n, h, band_rows) {
+        current.push(band(&x.narrow(0, i, 1)?, r0, b)?);
+        if r0 + b == h {
+            // (cat of one tensor returns it without a copy)
+            images.push(Tensor::cat(&current, 2)?);
+            current.clear();
         }
-        // (cat of one tensor returns it without a copy)
-        images.push(Tensor::cat(&bands, 2)?);
     }
     Tensor::cat(&images, 0)
 }
 
-/// The column matrix of output rows `r0..r0 + b` of a `(1, c, hp, wp)` f32 image on the CPU,
+/// Dtypes whose column matrices are built and scattered directly in memory (f32 for
+/// training and inference, f64 for the float64 conformance test of the same code).
+fn direct_dtype(dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// Runs `f` on the values of a contiguous CPU tensor of dtype `T`; `None` for anything else.
+fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
+            T::cpu_storage_as_slice(cpu).ok().map(|v| f(&v[start..end]))
+        }
+        _ => None,
+    }
+}
+
+/// The column matrix of output rows `r0..r0 + b` of a `(1, c, hp, wp)` image on the CPU,
 /// `(c*k*k, b*wd)`, built by copying image rows straight into place. candle's stack of the
 /// k*k shifted views takes a generic strided copy instead (the 3 -> 32, 9x9 input layer spent
 /// most of its time there). `None` for other dtypes, devices or layouts.
-fn im2col_band_f32(xi: &Tensor, k: usize, r0: usize, b: usize) -> Result<Option<Tensor>> {
+fn im2col_band_direct<T: WithDType>(
+    xi: &Tensor,
+    k: usize,
+    stride: usize,
+    r0: usize,
+    b: usize,
+) -> Result<Option<Tensor>> {
     let (_, c, hp, wp) = xi.dims4()?;
-    let wd = wp + 1 - k;
-    let (storage, layout) = xi.storage_and_layout();
-    let src = match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => &v[start..end],
-        _ => return Ok(None),
-    };
-    let mut cols = Vec::with_capacity(c * k * k * b * wd);
-    for ci in 0..c {
-        for dy in 0..k {
-            for dx in 0..k {
-                for yy in 0..b {
-                    let at = (ci * hp + r0 + yy + dy) * wp + dx;
-                    cols.extend_from_slice(&src[at..at + wd]);
+    let wd = out_len(wp, k, stride);
+    let cols = with_values::<T, _>(xi, |src| {
+        let mut cols = Vec::with_capacity(c * k * k * b * wd);
+        for ci in 0..c {
+            for dy in 0..k {
+                for dx in 0..k {
+                    for yy in 0..b {
+                        let at = (ci * hp + (r0 + yy) * stride + dy) * wp + dx;
+                        if stride == 1 {
+                            cols.extend_from_slice(&src[at..at + wd]);
+                        } else {
+                            cols.extend(src[at..].iter().step_by(stride).take(wd));
+                        }
+                    }
                 }
             }
         }
-    }
-    drop(storage);
-    Ok(Some(Tensor::from_vec(
-        cols,
-        (c * k * k, b * wd),
-        xi.device(),
-    )?))
+        cols
+    });
+    cols.map(|cols| Tensor::from_vec(cols, (c * k * k, b * wd), xi.device()))
+        .transpose()
 }
 
 /// Below this many output channels the kn2row form beats im2col (the 32 -> 3, 9x9 output
@@ -220,7 +286,6 @@ const KN2ROW_MAX_OUT: usize = 8;
 /// builds the k*k-times-larger column matrix. Bands of output rows keep the tap planes near
 /// 16 MB.
 fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
-    const BAND_BYTES: usize = 16 << 20;
     let x = zero_pad(x, padding)?;
     let (_, c, hp, wp) = x.dims4()?;
     let (o, _, k, _) = w.dims4()?;
@@ -254,6 +319,105 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
         }
         acc.expect("k > 0 taps").reshape((1, o, b, wd))
     })
+}
+
+/// Kernel gradient of a convolution on the CPU, f32 or f64: for each image and band of
+/// output rows, the output gradient `(o, rows*wd)` times the band's column matrix
+/// transposed, one well-shaped GEMM each. `None` for other dtypes.
+fn conv2d_grad_weight_cpu(
+    x: &Tensor,
+    g: &Tensor,
+    k: usize,
+    params: ConvParams,
+) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() || !direct_dtype(x.dtype()) {
+        return Ok(None);
+    }
+    let ConvParams { stride, padding } = params;
+    let x = zero_pad(x, padding)?.contiguous()?;
+    let (n, c, _, _) = x.dims4()?;
+    let (_, o, h, wd) = g.dims4()?;
+    let band = im2col_band_rows(c * k * k, wd, x.dtype(), h);
+    let mut acc: Option<Tensor> = None;
+    for (i, r0, b) in bands(n, h, band) {
+        let cols = im2col_band(&x.narrow(0, i, 1)?, k, stride, r0, b)?;
+        let gb = g
+            .narrow(0, i, 1)?
+            .narrow(2, r0, b)?
+            .contiguous()?
+            .reshape((o, b * wd))?;
+        let part = gb.matmul(&cols.t()?)?;
+        acc = Some(match acc {
+            None => part,
+            Some(a) => (a + part)?,
+        });
+    }
+    acc.expect("a non-empty batch")
+        .reshape((o, c, k, k))
+        .map(Some)
+}
+
+/// Input gradient of a strided convolution on the CPU, f32 or f64, as col2im: for each
+/// image and band of output rows, the kernel transposed times the output gradient gives the
+/// column matrix's gradient, which is added back onto the pixels it was copied from. (A
+/// stride-1 input gradient is itself a convolution; see [`ConvGrad::bwd`].) `None` for other
+/// dtypes.
+fn conv2d_grad_input_col2im_cpu(
+    g: &Tensor,
+    w: &Tensor,
+    params: ConvParams,
+    input_hw: (usize, usize),
+) -> Result<Option<Tensor>> {
+    if !g.device().is_cpu() {
+        return Ok(None);
+    }
+    match g.dtype() {
+        DType::F32 => col2im_grad_input::<f32>(g, w, params, input_hw).map(Some),
+        DType::F64 => col2im_grad_input::<f64>(g, w, params, input_hw).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn col2im_grad_input<T: WithDType>(
+    g: &Tensor,
+    w: &Tensor,
+    params: ConvParams,
+    (h, wd): (usize, usize),
+) -> Result<Tensor> {
+    let ConvParams { stride, padding } = params;
+    let (n, o, ho, wo) = g.dims4()?;
+    let (_, c, k, _) = w.dims4()?;
+    let (hp, wp) = (h + 2 * padding, wd + 2 * padding);
+    let wt = w.reshape((o, c * k * k))?.t()?.contiguous()?;
+    let band = im2col_band_rows(c * k * k, wo, g.dtype(), ho);
+    let mut images = Vec::with_capacity(n);
+    let mut gx = vec![T::from_f64(0.0); c * hp * wp];
+    for (i, r0, b) in bands(n, ho, band) {
+        let gb = g
+            .narrow(0, i, 1)?
+            .narrow(2, r0, b)?
+            .contiguous()?
+            .reshape((o, b * wo))?;
+        let cols = wt.matmul(&gb)?;
+        with_values::<T, _>(&cols, |cols| {
+            for (row, src) in cols.chunks_exact(b * wo).enumerate() {
+                let (ci, dy, dx) = (row / (k * k), row / k % k, row % k);
+                for (yy, src) in src.chunks_exact(wo).enumerate() {
+                    let at = (ci * hp + (r0 + yy) * stride + dy) * wp + dx;
+                    for (xx, &v) in src.iter().enumerate() {
+                        gx[at + xx * stride] += v;
+                    }
+                }
+            }
+        })
+        .expect("matmul gives a contiguous CPU tensor of its inputs' dtype");
+        if r0 + b == ho {
+            let done = std::mem::replace(&mut gx, vec![T::from_f64(0.0); c * hp * wp]);
+            let t = Tensor::from_vec(done, (1, c, hp, wp), g.device())?;
+            images.push(t.narrow(2, padding, h)?.narrow(3, padding, wd)?);
+        }
+    }
+    Tensor::cat(&images, 0)
 }
 
 /// Zero in the forward pass; the convolution's gradients in the backward pass.
@@ -349,45 +513,81 @@ impl CustomOp2 for ConvGrad {
         let (_, _, k, _) = w.dims4()?;
         let g = g.contiguous()?;
         let grad_x = if x.track_op() {
-            // Full correlation of the (dilated) gradient with the flipped, transposed kernel.
-            let wt = flip(&flip(&w.detach().transpose(0, 1)?, 2)?, 3)?.contiguous()?;
-            let gd = dilate(&dilate(&g, 2, stride)?, 3, stride)?;
-            let gx = gd.conv2d(&wt, k - 1 - padding, 1, 1, 1)?;
-            // Rows/columns that no output window reached (stride 2, odd remainder) get zero.
-            let (_, _, gh, gw) = gx.dims4()?;
-            let gx = if gh < h {
-                gx.pad_with_zeros(2, 0, h - gh)?
+            let w = w.detach();
+            let gx = if stride == 1 {
+                None
             } else {
-                gx
+                conv2d_grad_input_col2im_cpu(&g, &w, self.params, (h, wd))?
             };
-            let gx = if gw < wd {
-                gx.pad_with_zeros(3, 0, wd - gw)?
-            } else {
-                gx
-            };
-            Some(gx)
+            Some(match gx {
+                Some(gx) => gx,
+                None => grad_input_by_correlation(&g, &w, self.params, (h, wd))?,
+            })
         } else {
             None
         };
         let grad_w = if !self.frozen && w.track_op() {
-            // As candle computes it: correlate the input with the output gradient.
-            let gw = x
-                .detach()
-                .transpose(0, 1)?
-                .conv2d(&g.transpose(0, 1)?, padding, 1, stride, 1)?
-                .transpose(0, 1)?;
-            let (_, _, a, b) = gw.dims4()?;
-            let gw = if a != k || b != k {
-                gw.narrow(2, 0, k)?.narrow(3, 0, k)?
-            } else {
-                gw
-            };
-            Some(gw)
+            let x = x.detach();
+            Some(match conv2d_grad_weight_cpu(&x, &g, k, self.params)? {
+                Some(gw) => gw,
+                None => {
+                    // As candle computes it: correlate the input with the output gradient.
+                    let gw = x
+                        .transpose(0, 1)?
+                        .conv2d(&g.transpose(0, 1)?, padding, 1, stride, 1)?
+                        .transpose(0, 1)?;
+                    let (_, _, a, b) = gw.dims4()?;
+                    if a != k || b != k {
+                        gw.narrow(2, 0, k)?.narrow(3, 0, k)?
+                    } else {
+                        gw
+                    }
+                }
+            })
         } else {
             None
         };
         Ok((grad_x, grad_w))
     }
+}
+
+/// Input gradient as the full correlation of the (dilated, for a stride) output gradient
+/// with the flipped, transposed kernel: a forward convolution, on the CPU's own paths where
+/// they apply.
+fn grad_input_by_correlation(
+    g: &Tensor,
+    w: &Tensor,
+    params: ConvParams,
+    (h, wd): (usize, usize),
+) -> Result<Tensor> {
+    let ConvParams { stride, padding } = params;
+    let (_, _, ho, wo) = g.dims4()?;
+    let k = w.dim(2)?;
+    let wt = flip(&flip(&w.transpose(0, 1)?, 2)?, 3)?.contiguous()?;
+    let gd = dilate(&dilate(g, 2, stride)?, 3, stride)?;
+    // The full correlation covers padded rows 0..(ho-1)*stride + k; the input's rows are
+    // padded rows p..p+h. Where the windows reach the padded end, skipping the padding
+    // costs nothing; otherwise (a stride's remainder) the last real rows lie beyond the
+    // full correlation's crop, so compute it whole and cut.
+    let covers =
+        (ho - 1) * stride + k == h + 2 * padding && (wo - 1) * stride + k == wd + 2 * padding;
+    let skip = if covers { padding } else { 0 };
+    let p = ConvParams {
+        stride: 1,
+        padding: k - 1 - skip,
+    };
+    let gx = match conv2d_cpu(&gd, &wt, p)? {
+        Some(gx) => gx,
+        None => gd.conv2d(&wt, p.padding, 1, 1, 1)?,
+    };
+    let from = padding - skip;
+    let (_, _, gh, gw) = gx.dims4()?;
+    let (rows, cols) = ((gh - from).min(h), (gw - from).min(wd));
+    // Rows/columns that no output window reached get zero.
+    gx.narrow(2, from, rows)?
+        .narrow(3, from, cols)?
+        .pad_with_zeros(2, 0, h - rows)?
+        .pad_with_zeros(3, 0, wd - cols)
 }
 
 #[cfg(test)]
@@ -411,7 +611,14 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &Device::Cpu)?;
             let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &Device::Cpu)?;
             let want = x.conv2d(&wt, p, 1, 1, 1)?;
-            let a = conv2d_im2col_cpu(&x, &wt, p)?;
+            let a = conv2d_im2col_cpu(
+                &x,
+                &wt,
+                ConvParams {
+                    stride: 1,
+                    padding: p,
+                },
+            )?;
             let b = conv2d_kn2row_cpu(&x, &wt, p)?;
             assert_eq!(a.dims(), want.dims());
             assert_eq!(b.dims(), want.dims());
@@ -425,6 +632,110 @@ mod tests {
                 "kn2row {:?}",
                 (n, c, o, h, w, k, p)
             );
+        }
+        Ok(())
+    }
+
+    /// A direct convolution and its two gradients for the output gradient `r`, in f64 loops:
+    /// the reference the fast paths are checked against.
+    fn direct_conv_and_grads(
+        x: &Tensor,
+        w: &Tensor,
+        r: &Tensor,
+        ConvParams { stride, padding }: ConvParams,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (n, c, h, wd) = x.dims4()?;
+        let (o, _, k, _) = w.dims4()?;
+        let xp = zero_pad(&x.to_dtype(DType::F64)?, padding)?;
+        let (hp, wp) = (h + 2 * padding, wd + 2 * padding);
+        let (ho, wo) = (out_len(hp, k, stride), out_len(wp, k, stride));
+        let v = |t: &Tensor| t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>();
+        let (xv, wv, rv) = (v(&xp)?, v(w)?, v(r)?);
+        let (mut y, mut gxp, mut gw) = (
+            vec![0f64; n * o * ho * wo],
+            vec![0f64; xv.len()],
+            vec![0f64; wv.len()],
+        );
+        for ni in 0..n {
+            for oi in 0..o {
+                for a in 0..ho {
+                    for b in 0..wo {
+                        let yi = ((ni * o + oi) * ho + a) * wo + b;
+                        for ci in 0..c {
+                            for dy in 0..k {
+                                for dx in 0..k {
+                                    let xi = ((ni * c + ci) * hp + a * stride + dy) * wp
+                                        + b * stride
+                                        + dx;
+                                    let wi = ((oi * c + ci) * k + dy) * k + dx;
+                                    y[yi] += xv[xi] * wv[wi];
+                                    gxp[xi] += rv[yi] * wv[wi];
+                                    gw[wi] += rv[yi] * xv[xi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let dev = &Device::Cpu;
+        let gx = Tensor::from_vec(gxp, (n, c, hp, wp), dev)?
+            .narrow(2, padding, h)?
+            .narrow(3, padding, wd)?;
+        Ok((
+            Tensor::from_vec(y, (n, o, ho, wo), dev)?,
+            gx,
+            Tensor::from_vec(gw, (o, c, k, k), dev)?,
+        ))
+    }
+
+    /// The gradients through [`Conv2d`] on the CPU against direct loops, in f32 and f64 (the
+    /// CPU's own paths: im2col forward and kernel gradient, col2im for strides) and in f16
+    /// (the generic paths CUDA also takes: candle's conv2d on the dilated gradient and on the
+    /// transposed input): strides, padding, odd sizes whose last rows no window reaches, a
+    /// batch, several bands.
+    #[test]
+    fn cpu_training_gradients_match_direct_convolution() -> Result<()> {
+        use candle_core::Var;
+        let cases = [
+            // (n, c, o, h, w, k, stride, padding)
+            (2, 5, 7, 11, 13, 3, 2, 0),
+            (1, 4, 6, 10, 9, 3, 2, 1),
+            (2, 3, 4, 12, 11, 9, 1, 0),
+            (1, 6, 3, 9, 10, 9, 1, 4),
+            (2, 8, 16, 9, 8, 3, 1, 1),
+            // 64 * 9 * 62 * 4 bytes a row of columns: 16 MB bands of 117 rows, two bands.
+            (1, 64, 8, 200, 64, 3, 1, 0),
+        ];
+        for (n, c, o, h, w, k, stride, padding) in cases {
+            let case = (n, c, o, h, w, k, stride, padding);
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &Device::Cpu)?;
+            let wt = Tensor::randn(0f32, 0.3, (o, c, k, k), &Device::Cpu)?;
+            let params = ConvParams { stride, padding };
+            let (ho, wo) = (
+                out_len(h + 2 * padding, k, stride),
+                out_len(w + 2 * padding, k, stride),
+            );
+            // An output gradient that differs at every pixel.
+            let r = Tensor::arange(0f32, (n * o * ho * wo) as f32, &Device::Cpu)?
+                .reshape((n, o, ho, wo))?
+                .sin()?;
+            let (y_ref, gx_ref, gw_ref) = direct_conv_and_grads(&x, &wt, &r, params)?;
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12), (DType::F16, 1e-2)] {
+                let xv = Var::from_tensor(&x.to_dtype(dtype)?)?;
+                let wv = Var::from_tensor(&wt.to_dtype(dtype)?)?;
+                let conv = Conv2d::new(wv.as_tensor().clone(), None, params, false);
+                let y = conv.forward(xv.as_tensor())?;
+                let gs = (&y * r.to_dtype(dtype)?)?.sum_all()?.backward()?;
+                let gx = gs.get(xv.as_tensor()).expect("input gradient");
+                let gw = gs.get(wv.as_tensor()).expect("kernel gradient");
+                let e = max_rel(&y, &y_ref);
+                assert!(e < tol, "output {dtype:?} {case:?}: {e}");
+                let e = max_rel(gx, &gx_ref);
+                assert!(e < tol, "input gradient {dtype:?} {case:?}: {e}");
+                let e = max_rel(gw, &gw_ref);
+                assert!(e < tol, "kernel gradient {dtype:?} {case:?}: {e}");
+            }
         }
         Ok(())
     }

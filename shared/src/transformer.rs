@@ -51,7 +51,14 @@ impl ConvLayer {
             return Ok(None);
         }
         let y = crate::subpixel::upsample2x_conv3x3(x, w, |x, w| {
-            crate::conv::conv2d_im2col_cpu(x, w, 0)
+            crate::conv::conv2d_im2col_cpu(
+                x,
+                w,
+                ConvParams {
+                    stride: 1,
+                    padding: 0,
+                },
+            )
         })?;
         Ok(Some(self.conv.add_bias(y)?))
     }
