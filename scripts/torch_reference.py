@@ -122,6 +122,8 @@ def main():
     ap.add_argument("--sizes", default="256x256,640x480,1280x720,1024x1024")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--train-steps", type=int, default=30)
+    ap.add_argument("--train-shapes", default="4x256",
+                    help="training steps to time, BATCHxSIZE, comma-separated (e.g. 2x128,4x256)")
     a = ap.parse_args()
     dev = torch.device(a.device)
     torch.backends.cudnn.benchmark = True
@@ -130,7 +132,7 @@ def main():
     info = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
             "threads": torch.get_num_threads()}
     print(json.dumps({"info": info}), flush=True)
-    for size in a.sizes.split(","):
+    for size in filter(None, a.sizes.split(",")):
         w, h = map(int, size.split("x"))
         for dt in (torch.float32, torch.float16):
             if dt == torch.float16 and dev.type != "cuda":
@@ -140,11 +142,18 @@ def main():
             with torch.no_grad():
                 ms = timeit(lambda: m(x), a.reps, 3, sync)
             print(json.dumps({"inference": size, "dtype": str(dt).split(".")[-1], "ms": round(ms, 2)}), flush=True)
+    for shape in filter(None, a.train_shapes.split(",")):
+        batch, side = map(int, shape.split("x"))
+        ms = time_train_step(a.vgg, dev, sync, batch, side, a.train_steps)
+        print(json.dumps({"train_step": f"batch {batch}, {side}x{side}", "ms": round(ms, 2)}), flush=True)
+
+
+def time_train_step(vgg_path, dev, sync, batch, side, steps):
     net = TransformerNet().to(dev).float().train()
-    vgg = Vgg16(a.vgg).to(dev)
+    vgg = Vgg16(vgg_path).to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    x = torch.rand(4, 3, 256, 256, device=dev) * 255
-    style = torch.rand(1, 3, 256, 256, device=dev) * 255
+    x = torch.rand(batch, 3, side, side, device=dev) * 255
+    style = torch.rand(1, 3, side, side, device=dev) * 255
     with torch.no_grad():
         gs = [gram(f) for f in vgg(style)]
 
@@ -153,13 +162,12 @@ def main():
         y = net(x)
         fy, fx = vgg(y), vgg(x)
         c = F.mse_loss(fy[2], fx[2])
-        s = sum(F.mse_loss(gram(f), g.expand(4, -1, -1)) for f, g in zip(fy, gs))
+        s = sum(F.mse_loss(gram(f), g.expand(batch, -1, -1)) for f, g in zip(fy, gs))
         tv = ((y[..., 1:] - y[..., :-1]) ** 2).mean() + ((y[..., 1:, :] - y[..., :-1, :]) ** 2).mean()
         (1e5 * c + 1e10 * s + 1e-2 * tv).backward()
         opt.step()
 
-    ms = timeit(step, a.train_steps, 5, sync)
-    print(json.dumps({"train_step": "batch 4, 256x256", "ms": round(ms, 2)}), flush=True)
+    return timeit(step, steps, min(5, steps), sync)
 
 
 if __name__ == "__main__":
