@@ -266,7 +266,7 @@ impl Vgg16 {
                 h = max_pool2x2(&h)?;
             }
             for conv in convs {
-                h = conv.forward(&h)?.relu()?;
+                h = stylecast::relu::relu(&conv.forward(&h)?)?;
             }
             out.push(h.clone());
         }

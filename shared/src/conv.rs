@@ -14,6 +14,8 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
+use crate::cpu_values::with_values;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
     pub stride: usize,
@@ -227,17 +229,6 @@ fn by_bands(
 /// training and inference, f64 for the float64 conformance test of the same code).
 fn direct_dtype(dtype: DType) -> bool {
     matches!(dtype, DType::F32 | DType::F64)
-}
-
-/// Runs `f` on the values of a contiguous CPU tensor of dtype `T`; `None` for anything else.
-fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Option<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
-            T::cpu_storage_as_slice(cpu).ok().map(|v| f(&v[start..end]))
-        }
-        _ => None,
-    }
 }
 
 /// The column matrix of output rows `r0..r0 + b` of a `(1, c, hp, wp)` image on the CPU,

@@ -16,6 +16,8 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
+use crate::cpu_values::{read, storage_values};
+
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
     weight: Tensor,
@@ -96,15 +98,6 @@ fn plane_stats<T: WithDType>(plane: &[T], eps: f64) -> (f64, f64) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-/// The values of a contiguous CPU storage under `layout`.
-fn values<'a, T: WithDType>(s: &'a CpuStorage, layout: &Layout) -> Result<&'a [T]> {
-    let v = T::cpu_storage_as_slice(s)?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&v[start..end]),
-        None => candle_core::bail!("instance norm: non-contiguous input"),
-    }
-}
-
 impl FusedInstanceNorm {
     fn fwd<T: WithDType>(
         &self,
@@ -182,15 +175,15 @@ impl CustomOp3 for FusedInstanceNorm {
         let dims = (n, c, h * w);
         let y = match s1.dtype() {
             DType::F32 => CpuStorage::F32(self.fwd::<f32>(
-                values(s1, l1)?,
-                values(s2, l2)?,
-                values(s3, l3)?,
+                storage_values(s1, l1)?,
+                storage_values(s2, l2)?,
+                storage_values(s3, l3)?,
                 dims,
             )),
             DType::F64 => CpuStorage::F64(self.fwd::<f64>(
-                values(s1, l1)?,
-                values(s2, l2)?,
-                values(s3, l3)?,
+                storage_values(s1, l1)?,
+                storage_values(s2, l2)?,
+                storage_values(s3, l3)?,
                 dims,
             )),
             d => candle_core::bail!("instance norm: fused CPU path has no {d:?}"),
@@ -208,7 +201,6 @@ impl CustomOp3 for FusedInstanceNorm {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
         let dims = (n, c, h * w);
-        let dy = dy.contiguous()?;
         fn run<T: WithDType>(
             op: &FusedInstanceNorm,
             x: &Tensor,
@@ -216,9 +208,10 @@ impl CustomOp3 for FusedInstanceNorm {
             dy: &Tensor,
             dims: (usize, usize, usize),
         ) -> Result<(Tensor, Tensor, Tensor)> {
-            let read = |t: &Tensor| -> Result<Vec<T>> { t.flatten_all()?.to_vec1::<T>() };
-            let (xv, gv, dyv) = (read(x)?, read(gamma)?, read(dy)?);
-            let (dx, dg, db) = op.bwd(&xv, &gv, &dyv, dims);
+            let gv = read(gamma, |g: &[T]| g.to_vec())?;
+            let (dx, dg, db) = read(x, |xv: &[T]| {
+                read(dy, |dyv: &[T]| op.bwd(xv, &gv, dyv, dims))
+            })??;
             let dev = x.device();
             Ok((
                 Tensor::from_vec(dx, x.shape(), dev)?,

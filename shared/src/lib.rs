@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod conv;
+mod cpu_values;
 #[cfg(feature = "cudnn")]
 pub mod cudnn_conv;
 pub mod device;
@@ -13,6 +14,7 @@ pub mod image_io;
 pub mod instance_norm;
 pub mod model_file;
 pub mod padding;
+pub mod relu;
 pub mod stylize;
 pub mod subpixel;
 pub mod transformer;

@@ -1,10 +1,16 @@
 //! Reflection padding (PyTorch `ReflectionPad2d`), which candle lacks.
 //!
-//! Built from `index_select` so it is differentiable (its backward is an index-add),
-//! and it folds repeatedly so any pad works, even one wider than the tensor, which
-//! the size-to-a-multiple-of-4 padding needs for tiny inputs.
+//! It folds repeatedly so any pad works, even one wider than the tensor, which the
+//! size-to-a-multiple-of-4 padding needs for tiny inputs. On the CPU (f32, f64) it is one
+//! gather forward and one scatter-add backward; elsewhere it is built from `narrow`/`cat`
+//! and `index_select` (whose backward is an index-add), which on the CPU took two copies
+//! forward and about six passes backward.
 
-use candle_core::{Result, Tensor};
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
+};
+
+use crate::cpu_values::{read, storage_values};
 
 /// Source index for output position `i` of a reflection-padded axis of length `n`.
 pub fn reflect_index(i: isize, n: usize) -> usize {
@@ -52,8 +58,93 @@ pub fn reflection_pad2d(
     left: usize,
     right: usize,
 ) -> Result<Tensor> {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        let (_, _, h, w) = x.dims4()?;
+        let op = ReflectionPad {
+            rows: reflect_indices(h, top, bottom),
+            cols: reflect_indices(w, left, right),
+        };
+        return x.contiguous()?.apply_op1(op);
+    }
     let x = reflect_axis(x, 3, left, right)?;
     reflect_axis(&x, 2, top, bottom)
+}
+
+/// Source index of every position of an axis of length `n` padded by `before` and `after`.
+fn reflect_indices(n: usize, before: usize, after: usize) -> Vec<usize> {
+    (-(before as isize)..(n + after) as isize)
+        .map(|i| reflect_index(i, n))
+        .collect()
+}
+
+/// The CPU op: output pixel `(r, c)` of each plane is input pixel `(rows[r], cols[c])`.
+struct ReflectionPad {
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+}
+
+impl ReflectionPad {
+    fn fwd<T: WithDType>(&self, x: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
+        let mut y = Vec::with_capacity(planes * self.rows.len() * self.cols.len());
+        for plane in x.chunks_exact(h * w).take(planes) {
+            for &r in &self.rows {
+                let row = &plane[r * w..(r + 1) * w];
+                y.extend(self.cols.iter().map(|&c| row[c]));
+            }
+        }
+        y
+    }
+
+    /// Every padded position's gradient added onto the pixel it was copied from.
+    fn bwd<T: WithDType>(&self, g: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
+        let mut dx = vec![T::from_f64(0.0); planes * h * w];
+        let row_len = self.cols.len();
+        for (plane, gp) in dx
+            .chunks_exact_mut(h * w)
+            .zip(g.chunks_exact(self.rows.len() * row_len))
+        {
+            for (&r, grow) in self.rows.iter().zip(gp.chunks_exact(row_len)) {
+                let row = &mut plane[r * w..(r + 1) * w];
+                for (&c, &v) in self.cols.iter().zip(grow) {
+                    row[c] += v;
+                }
+            }
+        }
+        dx
+    }
+}
+
+impl CustomOp1 for ReflectionPad {
+    fn name(&self) -> &'static str {
+        "reflection-pad2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = l.shape().dims4()?;
+        let y = match s.dtype() {
+            DType::F32 => CpuStorage::F32(self.fwd::<f32>(storage_values(s, l)?, n * c, (h, w))),
+            DType::F64 => CpuStorage::F64(self.fwd::<f64>(storage_values(s, l)?, n * c, (h, w))),
+            d => candle_core::bail!("reflection pad: CPU path has no {d:?}"),
+        };
+        Ok((y, Shape::from((n, c, self.rows.len(), self.cols.len()))))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let (n, c, h, w) = x.dims4()?;
+        let dx = match g.dtype() {
+            DType::F32 => Tensor::from_vec(
+                read(g, |g: &[f32]| self.bwd(g, n * c, (h, w)))?,
+                x.shape(),
+                x.device(),
+            )?,
+            _ => Tensor::from_vec(
+                read(g, |g: &[f64]| self.bwd(g, n * c, (h, w)))?,
+                x.shape(),
+                x.device(),
+            )?,
+        };
+        Ok(Some(dx))
+    }
 }
 
 /// Symmetric reflection padding by `p` on all four sides.
@@ -76,6 +167,45 @@ mod tests {
         // PyTorch ReflectionPad1d(2) on [0,1,2,3] gives [2,1,0,1,2,3,2,1].
         let got: Vec<usize> = (-2..6).map(|i| reflect_index(i, 4)).collect();
         assert_eq!(got, vec![2, 1, 0, 1, 2, 3, 2, 1]);
+    }
+
+    /// The CPU op against the tensor-op path (which other devices take): values and
+    /// gradient, for pads of 1 (narrow/cat there) and wider than the tensor (index_select).
+    #[test]
+    fn cpu_op_matches_tensor_ops() -> Result<()> {
+        use candle_core::Var;
+        for (top, bottom, left, right) in [(1, 1, 1, 1), (4, 4, 4, 4), (0, 3, 2, 0), (5, 1, 0, 7)] {
+            let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (2, 3, 4, 5), &Device::Cpu)?)?;
+            let composed = reflect_axis(
+                &reflect_axis(x.as_tensor(), 3, left, right)?,
+                2,
+                top,
+                bottom,
+            )?;
+            let fused = reflection_pad2d(x.as_tensor(), top, bottom, left, right)?;
+            assert_eq!(fused.dims(), composed.dims());
+            let diff = (&fused - &composed)?.abs()?.max_all()?.to_scalar::<f64>()?;
+            assert_eq!(diff, 0.0, "values, pad {:?}", (top, bottom, left, right));
+            let r = Tensor::randn(0f64, 1.0, fused.shape(), &Device::Cpu)?;
+            let grad = |y: &Tensor| -> Result<Tensor> {
+                Ok((y * &r)?
+                    .sum_all()?
+                    .backward()?
+                    .get(x.as_tensor())
+                    .expect("grad")
+                    .clone())
+            };
+            let diff = (grad(&fused)? - grad(&composed)?)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f64>()?;
+            assert!(
+                diff < 1e-12,
+                "gradient, pad {:?}: {diff}",
+                (top, bottom, left, right)
+            );
+        }
+        Ok(())
     }
 
     #[test]

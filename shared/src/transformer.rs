@@ -9,6 +9,7 @@ use crate::conv::{Conv2d, ConvParams};
 use crate::config::NetConfig;
 use crate::instance_norm::InstanceNorm;
 use crate::padding::{reflection_pad2d, ReflectionPad2d};
+use crate::relu::relu;
 use crate::upsample::upsample_nearest2x;
 
 /// Reflection pad by k/2, then a convolution (`ConvLayer` in pytorch/examples).
@@ -121,7 +122,7 @@ impl ResidualBlock {
 
 impl Module for ResidualBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
+        let y = relu(&self.in1.forward(&self.conv1.forward(x)?)?)?;
         let y = self.in2.forward(&self.conv2.forward(&y)?)?;
         y + x
     }
@@ -181,14 +182,14 @@ impl TransformerNet {
     /// The raw network on an input whose sides are multiples of 4, unclamped: this is
     /// what training differentiates and what the PyTorch reference computes.
     pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
-        let y = self.in2.forward(&self.conv2.forward(&y)?)?.relu()?;
-        let mut y = self.in3.forward(&self.conv3.forward(&y)?)?.relu()?;
+        let y = relu(&self.in1.forward(&self.conv1.forward(x)?)?)?;
+        let y = relu(&self.in2.forward(&self.conv2.forward(&y)?)?)?;
+        let mut y = relu(&self.in3.forward(&self.conv3.forward(&y)?)?)?;
         for block in &self.res {
             y = block.forward(&y)?;
         }
-        let y = self.in4.forward(&self.deconv1.forward(&y)?)?.relu()?;
-        let y = self.in5.forward(&self.deconv2.forward(&y)?)?.relu()?;
+        let y = relu(&self.in4.forward(&self.deconv1.forward(&y)?)?)?;
+        let y = relu(&self.in5.forward(&self.deconv2.forward(&y)?)?)?;
         self.deconv3.forward(&y)
     }
 }
