@@ -170,7 +170,7 @@ fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
 }
 
 fn main() -> Result<()> {
-    stylecast::tune_malloc_for_frames();
+    stylecast::tune_malloc_for_training();
     let cli = Cli::parse();
     match cli.command {
         Command::Train(a) => {

@@ -16,6 +16,8 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
+use rayon::prelude::*;
+
 use crate::cpu_values::{read, storage_values};
 
 #[derive(Debug, Clone)]
@@ -107,14 +109,17 @@ impl FusedInstanceNorm {
         (n, c, plane): (usize, usize, usize),
     ) -> Vec<T> {
         let mut y = vec![T::from_f64(0.0); n * c * plane];
-        for (p, (xs, ys)) in x.chunks(plane).zip(y.chunks_mut(plane)).enumerate() {
-            let (mean, rstd) = plane_stats(xs, self.eps);
-            let scale = gamma[p % c].to_f64() * rstd;
-            let shift = beta[p % c].to_f64() - mean * scale;
-            for (yv, xv) in ys.iter_mut().zip(xs) {
-                *yv = T::from_f64(xv.to_f64() * scale + shift);
-            }
-        }
+        y.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(p, (ys, xs))| {
+                let (mean, rstd) = plane_stats(xs, self.eps);
+                let scale = gamma[p % c].to_f64() * rstd;
+                let shift = beta[p % c].to_f64() - mean * scale;
+                for (yv, xv) in ys.iter_mut().zip(xs) {
+                    *yv = T::from_f64(xv.to_f64() * scale + shift);
+                }
+            });
         y
     }
 
@@ -127,30 +132,34 @@ impl FusedInstanceNorm {
         (n, c, plane): (usize, usize, usize),
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let mut dx = vec![T::from_f64(0.0); n * c * plane];
-        let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
         let inv_n = 1.0 / plane as f64;
-        for (p, ((xs, gs), dxs)) in x
-            .chunks(plane)
-            .zip(dy.chunks(plane))
-            .zip(dx.chunks_mut(plane))
+        // Per plane: (sum of dy, sum of dy * xhat), the beta and gamma gradients' terms.
+        let sums: Vec<(f64, f64)> = dx
+            .par_chunks_mut(plane)
+            .zip(x.par_chunks(plane).zip(dy.par_chunks(plane)))
             .enumerate()
-        {
-            let (mean, rstd) = plane_stats(xs, self.eps);
-            let (mut sum_dy, mut sum_dy_xhat) = (0f64, 0f64);
-            for (xv, gv) in xs.iter().zip(gs) {
-                let g = gv.to_f64();
-                sum_dy += g;
-                sum_dy_xhat += g * (xv.to_f64() - mean) * rstd;
-            }
+            .map(|(p, (dxs, (xs, gs)))| {
+                let (mean, rstd) = plane_stats(xs, self.eps);
+                let (mut sum_dy, mut sum_dy_xhat) = (0f64, 0f64);
+                for (xv, gv) in xs.iter().zip(gs) {
+                    let g = gv.to_f64();
+                    sum_dy += g;
+                    sum_dy_xhat += g * (xv.to_f64() - mean) * rstd;
+                }
+                // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+                let k = gamma[p % c].to_f64() * rstd;
+                let (m_dy, m_dyx) = (sum_dy * inv_n, sum_dy_xhat * inv_n);
+                for ((d, xv), gv) in dxs.iter_mut().zip(xs).zip(gs) {
+                    let xhat = (xv.to_f64() - mean) * rstd;
+                    *d = T::from_f64(k * (gv.to_f64() - m_dy - xhat * m_dyx));
+                }
+                (sum_dy, sum_dy_xhat)
+            })
+            .collect();
+        let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
+        for (p, (sum_dy, sum_dy_xhat)) in sums.into_iter().enumerate() {
             dgamma[p % c] += sum_dy_xhat;
             dbeta[p % c] += sum_dy;
-            // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-            let k = gamma[p % c].to_f64() * rstd;
-            let (m_dy, m_dyx) = (sum_dy * inv_n, sum_dy_xhat * inv_n);
-            for ((d, xv), gv) in dxs.iter_mut().zip(xs).zip(gs) {
-                let xhat = (xv.to_f64() - mean) * rstd;
-                *d = T::from_f64(k * (gv.to_f64() - m_dy - xhat * m_dyx));
-            }
         }
         let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect();
         (dx, cast(dgamma), cast(dbeta))

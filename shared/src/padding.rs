@@ -10,6 +10,8 @@ use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
 };
 
+use rayon::prelude::*;
+
 use crate::cpu_values::{read, storage_values};
 
 /// Source index for output position `i` of a reflection-padded axis of length `n`.
@@ -85,13 +87,18 @@ struct ReflectionPad {
 
 impl ReflectionPad {
     fn fwd<T: WithDType>(&self, x: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
-        let mut y = Vec::with_capacity(planes * self.rows.len() * self.cols.len());
-        for plane in x.chunks_exact(h * w).take(planes) {
-            for &r in &self.rows {
-                let row = &plane[r * w..(r + 1) * w];
-                y.extend(self.cols.iter().map(|&c| row[c]));
-            }
-        }
+        let out = self.rows.len() * self.cols.len();
+        let mut y = vec![T::from_f64(0.0); planes * out];
+        y.par_chunks_mut(out)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(yp, plane)| {
+                for (&r, yrow) in self.rows.iter().zip(yp.chunks_exact_mut(self.cols.len())) {
+                    let row = &plane[r * w..(r + 1) * w];
+                    for (v, &c) in yrow.iter_mut().zip(&self.cols) {
+                        *v = row[c];
+                    }
+                }
+            });
         y
     }
 
@@ -99,17 +106,16 @@ impl ReflectionPad {
     fn bwd<T: WithDType>(&self, g: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
         let mut dx = vec![T::from_f64(0.0); planes * h * w];
         let row_len = self.cols.len();
-        for (plane, gp) in dx
-            .chunks_exact_mut(h * w)
-            .zip(g.chunks_exact(self.rows.len() * row_len))
-        {
-            for (&r, grow) in self.rows.iter().zip(gp.chunks_exact(row_len)) {
-                let row = &mut plane[r * w..(r + 1) * w];
-                for (&c, &v) in self.cols.iter().zip(grow) {
-                    row[c] += v;
+        dx.par_chunks_mut(h * w)
+            .zip(g.par_chunks(self.rows.len() * row_len))
+            .for_each(|(plane, gp)| {
+                for (&r, grow) in self.rows.iter().zip(gp.chunks_exact(row_len)) {
+                    let row = &mut plane[r * w..(r + 1) * w];
+                    for (&c, &v) in self.cols.iter().zip(grow) {
+                        row[c] += v;
+                    }
                 }
-            }
-        }
+            });
         dx
     }
 }

@@ -10,6 +10,8 @@ use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
 };
 
+use rayon::prelude::*;
+
 use crate::cpu_values::{read, storage_values};
 
 /// `max(x, 0)`.
@@ -25,12 +27,14 @@ struct Relu;
 
 fn relu_fwd<T: WithDType>(x: &[T]) -> Vec<T> {
     let zero = T::from_f64(0.0);
-    x.iter().map(|&v| if v > zero { v } else { zero }).collect()
+    x.par_iter()
+        .map(|&v| if v > zero { v } else { zero })
+        .collect()
 }
 
 fn relu_bwd<T: WithDType>(y: &[T], g: &[T]) -> Vec<T> {
     let zero = T::from_f64(0.0);
-    y.iter()
+    y.par_iter()
         .zip(g)
         .map(|(&y, &g)| if y > zero { g } else { zero })
         .collect()
