@@ -137,15 +137,33 @@ fn out_len(len: usize, k: usize, stride: usize) -> usize {
 
 /// Convolution on the CPU as im2col + one GEMM per band of output rows.
 pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
-    let ConvParams { stride, padding } = params;
-    let x = zero_pad(x, padding)?.contiguous()?;
-    let (_, c, hp, wp) = x.dims4()?;
-    let (o, _, k, _) = w.dims4()?;
-    let (h, wd) = (out_len(hp, k, stride), out_len(wp, k, stride));
+    let (o, c, k, _) = w.dims4()?;
     let wm = w.reshape((o, c * k * k))?;
+    if direct_dtype(x.dtype()) {
+        let x = x.contiguous()?;
+        let win = Windows::new(&x, k, params)?;
+        let band = im2col_band_rows(c * k * k, win.wo, x.dtype(), win.ho);
+        return by_bands(&x, win.ho, band, |xi, r0, b| {
+            let cols = im2col_band_direct(xi, &win, r0, b)?;
+            wm.matmul(&cols)?.reshape((1, o, b, win.wo))
+        });
+    }
+    // Other dtypes (f16): stack the k*k shifted views of the padded image (stride 1 only,
+    // see `conv2d_cpu`).
+    let x = zero_pad(x, params.padding)?;
+    let (_, _, hp, wp) = x.dims4()?;
+    let (h, wd) = (hp + 1 - k, wp + 1 - k);
     let band = im2col_band_rows(c * k * k, wd, x.dtype(), h);
     by_bands(&x, h, band, |xi, r0, b| {
-        let cols = im2col_band(xi, k, stride, r0, b)?;
+        let xs = xi.narrow(2, r0, b + k - 1)?;
+        let mut views = Vec::with_capacity(k * k);
+        for dy in 0..k {
+            for dx in 0..k {
+                views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
+            }
+        }
+        // (1, c, k*k, b, wd)
+        let cols = Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))?;
         wm.matmul(&cols)?.reshape((1, o, b, wd))
     })
 }
@@ -155,31 +173,117 @@ fn im2col_band_rows(rows: usize, wd: usize, dtype: DType, h: usize) -> usize {
     (BAND_BYTES / (rows * wd * dtype.size_in_bytes()).max(1)).clamp(1, h)
 }
 
-/// The column matrix `(c*k*k, b*wd)` of output rows `r0..r0 + b` of a contiguous
-/// `(1, c, hp, wp)` image; row `c*k*k + dy*k + dx` matches the weight layout.
-fn im2col_band(xi: &Tensor, k: usize, stride: usize, r0: usize, b: usize) -> Result<Tensor> {
+/// Where a convolution's windows fall on its unpadded `(c, h, w)` input: the zero padding is
+/// implicit (no padded copy of the input is made), and `(ho, wo)` is the output size.
+#[derive(Debug, Clone, Copy)]
+struct Windows {
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Windows {
+    fn new(x: &Tensor, k: usize, ConvParams { stride, padding }: ConvParams) -> Result<Self> {
+        let (_, c, h, w) = x.dims4()?;
+        Ok(Self {
+            c,
+            h,
+            w,
+            k,
+            stride,
+            padding,
+            ho: out_len(h + 2 * padding, k, stride),
+            wo: out_len(w + 2 * padding, k, stride),
+        })
+    }
+
+    /// The input index that tap `d` of output `o` reads along an axis of `len` pixels, or
+    /// `None` in the padding.
+    fn source(&self, o: usize, d: usize, len: usize) -> Option<usize> {
+        (o * self.stride + d)
+            .checked_sub(self.padding)
+            .filter(|&i| i < len)
+    }
+
+    /// The outputs `first..end` along the columns whose tap `dx` reads a real pixel (the
+    /// others read the zero padding).
+    fn columns(&self, dx: usize) -> (usize, usize) {
+        let (s, p) = (self.stride, self.padding);
+        let first = p.saturating_sub(dx).div_ceil(s).min(self.wo);
+        let end = if self.w + p > dx {
+            ((self.w + p - dx - 1) / s + 1).min(self.wo)
+        } else {
+            0
+        };
+        (first, end.max(first))
+    }
+}
+
+/// The column matrix of output rows `r0..r0 + b` of a contiguous `(1, c, h, w)` f32/f64 CPU
+/// image, `(c*k*k, b*wo)`, with row `c*k*k + dy*k + dx` matching the weight layout, built by
+/// copying image rows straight into place (zeros where a window covers the padding).
+/// candle's stack of the k*k shifted views takes a generic strided copy instead (the 3 -> 32,
+/// 9x9 input layer spent most of its time there).
+fn im2col_band_direct(xi: &Tensor, win: &Windows, r0: usize, b: usize) -> Result<Tensor> {
+    fn fill<T: WithDType>(src: &[T], win: &Windows, r0: usize, b: usize) -> Vec<T> {
+        let &Windows {
+            c,
+            h,
+            w,
+            k,
+            stride,
+            wo,
+            ..
+        } = win;
+        let zero = T::from_f64(0.0);
+        let mut cols = Vec::with_capacity(c * k * k * b * wo);
+        for ci in 0..c {
+            for dy in 0..k {
+                for dx in 0..k {
+                    let (first, end) = win.columns(dx);
+                    for yy in 0..b {
+                        let Some(iy) = win.source(r0 + yy, dy, h) else {
+                            cols.resize(cols.len() + wo, zero);
+                            continue;
+                        };
+                        cols.resize(cols.len() + first, zero);
+                        if first < end {
+                            let at = (ci * h + iy) * w + first * stride + dx - win.padding;
+                            if stride == 1 {
+                                cols.extend_from_slice(&src[at..at + end - first]);
+                            } else {
+                                cols.extend(src[at..].iter().step_by(stride).take(end - first));
+                            }
+                        }
+                        cols.resize(cols.len() + wo - end, zero);
+                    }
+                }
+            }
+        }
+        cols
+    }
+    let rows = win.c * win.k * win.k;
+    let (dev, shape) = (xi.device(), (rows, b * win.wo));
     let cols = match xi.dtype() {
-        DType::F32 => im2col_band_direct::<f32>(xi, k, stride, r0, b)?,
-        DType::F64 => im2col_band_direct::<f64>(xi, k, stride, r0, b)?,
+        DType::F32 => with_values(xi, |src| fill::<f32>(src, win, r0, b))
+            .map(|v| Tensor::from_vec(v, shape, dev)),
+        DType::F64 => with_values(xi, |src| fill::<f64>(src, win, r0, b))
+            .map(|v| Tensor::from_vec(v, shape, dev)),
         _ => None,
     };
-    if let Some(cols) = cols {
-        return Ok(cols);
+    match cols {
+        Some(cols) => cols,
+        None => candle_core::bail!(
+            "im2col: needs a contiguous f32/f64 CPU image, got {:?} on {:?}",
+            xi.dtype(),
+            xi.device()
+        ),
     }
-    if stride != 1 {
-        candle_core::bail!("im2col: stride {stride} needs a contiguous f32/f64 image on the CPU");
-    }
-    let (_, c, _, wp) = xi.dims4()?;
-    let wd = wp + 1 - k;
-    let xs = xi.narrow(2, r0, b + k - 1)?;
-    let mut views = Vec::with_capacity(k * k);
-    for dy in 0..k {
-        for dx in 0..k {
-            views.push(xs.narrow(2, dy, b)?.narrow(3, dx, wd)?);
-        }
-    }
-    // (1, c, k*k, b, wd)
-    Tensor::stack(&views, 2)?.reshape((c * k * k, b * wd))
 }
 
 /// Zero padding on every side (none: `x` itself).
@@ -231,41 +335,6 @@ fn direct_dtype(dtype: DType) -> bool {
     matches!(dtype, DType::F32 | DType::F64)
 }
 
-/// The column matrix of output rows `r0..r0 + b` of a `(1, c, hp, wp)` image on the CPU,
-/// `(c*k*k, b*wd)`, built by copying image rows straight into place. candle's stack of the
-/// k*k shifted views takes a generic strided copy instead (the 3 -> 32, 9x9 input layer spent
-/// most of its time there). `None` for other dtypes, devices or layouts.
-fn im2col_band_direct<T: WithDType>(
-    xi: &Tensor,
-    k: usize,
-    stride: usize,
-    r0: usize,
-    b: usize,
-) -> Result<Option<Tensor>> {
-    let (_, c, hp, wp) = xi.dims4()?;
-    let wd = out_len(wp, k, stride);
-    let cols = with_values::<T, _>(xi, |src| {
-        let mut cols = Vec::with_capacity(c * k * k * b * wd);
-        for ci in 0..c {
-            for dy in 0..k {
-                for dx in 0..k {
-                    for yy in 0..b {
-                        let at = (ci * hp + (r0 + yy) * stride + dy) * wp + dx;
-                        if stride == 1 {
-                            cols.extend_from_slice(&src[at..at + wd]);
-                        } else {
-                            cols.extend(src[at..].iter().step_by(stride).take(wd));
-                        }
-                    }
-                }
-            }
-        }
-        cols
-    });
-    cols.map(|cols| Tensor::from_vec(cols, (c * k * k, b * wd), xi.device()))
-        .transpose()
-}
-
 /// Below this many output channels the kn2row form beats im2col (the 32 -> 3, 9x9 output
 /// layer: im2col's GEMM has only 3 rows and the column matrix is 81x the input).
 const KN2ROW_MAX_OUT: usize = 8;
@@ -313,7 +382,7 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
 }
 
 /// Kernel gradient of a convolution on the CPU, f32 or f64: for each image and band of
-/// output rows, the output gradient `(o, rows*wd)` times the band's column matrix
+/// output rows, the output gradient `(o, rows*wo)` times the band's column matrix
 /// transposed, one well-shaped GEMM each. `None` for other dtypes.
 fn conv2d_grad_weight_cpu(
     x: &Tensor,
@@ -324,19 +393,18 @@ fn conv2d_grad_weight_cpu(
     if !x.device().is_cpu() || !direct_dtype(x.dtype()) {
         return Ok(None);
     }
-    let ConvParams { stride, padding } = params;
-    let x = zero_pad(x, padding)?.contiguous()?;
-    let (n, c, _, _) = x.dims4()?;
-    let (_, o, h, wd) = g.dims4()?;
-    let band = im2col_band_rows(c * k * k, wd, x.dtype(), h);
+    let x = x.contiguous()?;
+    let win = Windows::new(&x, k, params)?;
+    let (n, o, c) = (x.dim(0)?, g.dim(1)?, win.c);
+    let band = im2col_band_rows(c * k * k, win.wo, x.dtype(), win.ho);
     let mut acc: Option<Tensor> = None;
-    for (i, r0, b) in bands(n, h, band) {
-        let cols = im2col_band(&x.narrow(0, i, 1)?, k, stride, r0, b)?;
+    for (i, r0, b) in bands(n, win.ho, band) {
+        let cols = im2col_band_direct(&x.narrow(0, i, 1)?, &win, r0, b)?;
         let gb = g
             .narrow(0, i, 1)?
             .narrow(2, r0, b)?
             .contiguous()?
-            .reshape((o, b * wd))?;
+            .reshape((o, b * win.wo))?;
         let part = gb.matmul(&cols.t()?)?;
         acc = Some(match acc {
             None => part,
@@ -375,14 +443,22 @@ fn col2im_grad_input<T: WithDType>(
     params: ConvParams,
     (h, wd): (usize, usize),
 ) -> Result<Tensor> {
-    let ConvParams { stride, padding } = params;
     let (n, o, ho, wo) = g.dims4()?;
     let (_, c, k, _) = w.dims4()?;
-    let (hp, wp) = (h + 2 * padding, wd + 2 * padding);
+    let win = Windows {
+        c,
+        h,
+        w: wd,
+        k,
+        stride: params.stride,
+        padding: params.padding,
+        ho,
+        wo,
+    };
     let wt = w.reshape((o, c * k * k))?.t()?.contiguous()?;
     let band = im2col_band_rows(c * k * k, wo, g.dtype(), ho);
     let mut images = Vec::with_capacity(n);
-    let mut gx = vec![T::from_f64(0.0); c * hp * wp];
+    let mut gx = vec![T::from_f64(0.0); c * h * wd];
     for (i, r0, b) in bands(n, ho, band) {
         let gb = g
             .narrow(0, i, 1)?
@@ -393,19 +469,23 @@ fn col2im_grad_input<T: WithDType>(
         with_values::<T, _>(&cols, |cols| {
             for (row, src) in cols.chunks_exact(b * wo).enumerate() {
                 let (ci, dy, dx) = (row / (k * k), row / k % k, row % k);
+                let (first, end) = win.columns(dx);
                 for (yy, src) in src.chunks_exact(wo).enumerate() {
-                    let at = (ci * hp + (r0 + yy) * stride + dy) * wp + dx;
-                    for (xx, &v) in src.iter().enumerate() {
-                        gx[at + xx * stride] += v;
+                    // Gradient that fell on the padding is dropped.
+                    let Some(iy) = win.source(r0 + yy, dy, h) else {
+                        continue;
+                    };
+                    let at = (ci * h + iy) * wd + dx;
+                    for (xx, &v) in src.iter().enumerate().take(end).skip(first) {
+                        gx[at + xx * win.stride - win.padding] += v;
                     }
                 }
             }
         })
         .expect("matmul gives a contiguous CPU tensor of its inputs' dtype");
         if r0 + b == ho {
-            let done = std::mem::replace(&mut gx, vec![T::from_f64(0.0); c * hp * wp]);
-            let t = Tensor::from_vec(done, (1, c, hp, wp), g.device())?;
-            images.push(t.narrow(2, padding, h)?.narrow(3, padding, wd)?);
+            let done = std::mem::replace(&mut gx, vec![T::from_f64(0.0); c * h * wd]);
+            images.push(Tensor::from_vec(done, (1, c, h, wd), g.device())?);
         }
     }
     Tensor::cat(&images, 0)
