@@ -263,7 +263,7 @@ impl Vgg16 {
         let mut out = Vec::with_capacity(4);
         for (b, convs) in self.blocks.iter().enumerate().take(last.index() + 1) {
             if b > 0 {
-                h = max_pool2x2(&h)?;
+                h = stylecast::pool::max_pool2x2(&h)?;
             }
             for conv in convs {
                 h = stylecast::relu::relu(&conv.forward(&h)?)?;
@@ -272,20 +272,4 @@ impl Vgg16 {
         }
         Ok(out)
     }
-}
-
-/// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does).
-///
-/// candle's `max_pool2d` backward scales the gradient by the fraction of maxima in each
-/// window (a quarter for a unique maximum), so pooling is built from a reshape and a
-/// max-reduction, whose backward routes the gradient to the maximum.
-pub fn max_pool2x2(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    let (h2, w2) = (h / 2, w / 2);
-    let x = if h % 2 == 1 || w % 2 == 1 {
-        x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
-    } else {
-        x.clone()
-    };
-    x.reshape((n, c, h2, 2, w2, 2))?.max(5)?.max(3)
 }

@@ -14,6 +14,7 @@ pub mod image_io;
 pub mod instance_norm;
 pub mod model_file;
 pub mod padding;
+pub mod pool;
 pub mod relu;
 pub mod stylize;
 pub mod subpixel;
