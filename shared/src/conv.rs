@@ -14,7 +14,7 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
-use crate::cpu_values::with_values;
+use crate::cpu_values::{has_kernel, with_values};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
@@ -120,7 +120,7 @@ fn conv2d_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Option<Tenso
     if stride == 1 && o < KN2ROW_MAX_OUT && k > 1 {
         return conv2d_kn2row_cpu(x, w, padding).map(Some);
     }
-    if stride == 1 || direct_dtype(x.dtype()) {
+    if stride == 1 || has_kernel(x) {
         return conv2d_im2col_cpu(x, w, params).map(Some);
     }
     Ok(None)
@@ -139,7 +139,7 @@ fn out_len(len: usize, k: usize, stride: usize) -> usize {
 pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Tensor> {
     let (o, c, k, _) = w.dims4()?;
     let wm = w.reshape((o, c * k * k))?;
-    if direct_dtype(x.dtype()) {
+    if has_kernel(x) {
         let x = x.contiguous()?;
         let win = Windows::new(&x, k, params)?;
         let band = im2col_band_rows(c * k * k, win.wo, x.dtype(), win.ho);
@@ -329,12 +329,6 @@ fn by_bands(
     Tensor::cat(&images, 0)
 }
 
-/// Dtypes whose column matrices are built and scattered directly in memory (f32 for
-/// training and inference, f64 for the float64 conformance test of the same code).
-fn direct_dtype(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F64)
-}
-
 /// Below this many output channels the kn2row form beats im2col (the 32 -> 3, 9x9 output
 /// layer: im2col's GEMM has only 3 rows and the column matrix is 81x the input).
 const KN2ROW_MAX_OUT: usize = 8;
@@ -390,7 +384,7 @@ fn conv2d_grad_weight_cpu(
     k: usize,
     params: ConvParams,
 ) -> Result<Option<Tensor>> {
-    if !x.device().is_cpu() || !direct_dtype(x.dtype()) {
+    if !has_kernel(x) {
         return Ok(None);
     }
     let x = x.contiguous()?;

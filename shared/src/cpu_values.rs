@@ -1,7 +1,9 @@
 //! Direct access to the values of contiguous CPU tensors, for the hand-written CPU kernels
 //! (convolution column matrices, fused instance norm, ReLU, reflection padding).
 
-use candle_core::{CpuStorage, Layout, Result, Tensor, WithDType};
+use candle_core::{
+    backend::BackendStorage, CpuStorage, DType, Layout, Result, Shape, Tensor, WithDType,
+};
 
 /// Runs `f` on the values of a contiguous CPU tensor of dtype `T`; `None` for anything else.
 pub(crate) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Option<R> {
@@ -39,5 +41,64 @@ pub(crate) fn read<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Re
             t.dtype(),
             t.device()
         ),
+    }
+}
+
+/// Whether `x` is a tensor the hand-written CPU kernels take: on the CPU, f32 (training and
+/// inference) or f64 (the float64 conformance test of the same code).
+pub(crate) fn has_kernel(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// A CPU kernel written once for both dtypes the hand-written paths take (f32, f64): from
+/// the values of its inputs, in order, the values of its output.
+pub(crate) trait Kernel {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T>;
+}
+
+/// Runs `kernel` on a custom op's one input storage (its `cpu_fwd`).
+pub(crate) fn run_on_storage(
+    kernel: &impl Kernel,
+    s: &CpuStorage,
+    layout: &Layout,
+) -> Result<CpuStorage> {
+    match s.dtype() {
+        DType::F32 => Ok(CpuStorage::F32(
+            kernel.run(&[storage_values::<f32>(s, layout)?]),
+        )),
+        DType::F64 => Ok(CpuStorage::F64(
+            kernel.run(&[storage_values::<f64>(s, layout)?]),
+        )),
+        d => candle_core::bail!("no CPU kernel for {d:?}"),
+    }
+}
+
+/// Runs `kernel` on the values of CPU tensors of one dtype (a custom op's backward), the
+/// result shaped `shape`.
+pub(crate) fn run_on_tensors(
+    kernel: &impl Kernel,
+    inputs: &[&Tensor],
+    shape: &Shape,
+) -> Result<Tensor> {
+    fn go<T: WithDType>(kernel: &impl Kernel, inputs: &[&Tensor], shape: &Shape) -> Result<Tensor> {
+        let tensors = inputs
+            .iter()
+            .map(|t| t.contiguous())
+            .collect::<Result<Vec<_>>>()?;
+        let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+        let values = guards
+            .iter()
+            .map(|(s, layout)| match &**s {
+                candle_core::Storage::Cpu(cpu) => storage_values::<T>(cpu, layout),
+                _ => candle_core::bail!("CPU kernel given a tensor off the CPU"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = kernel.run(&values);
+        Tensor::from_vec(out, shape, tensors[0].device())
+    }
+    match inputs.first().map(|t| t.dtype()) {
+        Some(DType::F32) => go::<f32>(kernel, inputs, shape),
+        Some(DType::F64) => go::<f64>(kernel, inputs, shape),
+        d => candle_core::bail!("no CPU kernel for {d:?}"),
     }
 }

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use rayon::prelude::*;
 
-use crate::cpu_values::{read, storage_values};
+use crate::cpu_values::{has_kernel, read, storage_values};
 
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
@@ -64,10 +64,8 @@ impl InstanceNorm {
 
 impl Module for InstanceNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let fused = x.device().is_cpu()
-            && matches!(x.dtype(), DType::F32 | DType::F64)
-            && self.weight.dtype() == x.dtype()
-            && self.bias.dtype() == x.dtype();
+        let fused =
+            has_kernel(x) && self.weight.dtype() == x.dtype() && self.bias.dtype() == x.dtype();
         if fused {
             x.contiguous()?.apply_op3(
                 &self.weight,

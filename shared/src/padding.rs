@@ -6,13 +6,10 @@
 //! and `index_select` (whose backward is an index-add), which on the CPU took two copies
 //! forward and about six passes backward.
 
-use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
-};
-
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{read, storage_values};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
 
 /// Source index for output position `i` of a reflection-padded axis of length `n`.
 pub fn reflect_index(i: isize, n: usize) -> usize {
@@ -60,11 +57,12 @@ pub fn reflection_pad2d(
     left: usize,
     right: usize,
 ) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if has_kernel(x) {
         let (_, _, h, w) = x.dims4()?;
         let op = ReflectionPad {
             rows: reflect_indices(h, top, bottom),
             cols: reflect_indices(w, left, right),
+            hw: (h, w),
         };
         return x.contiguous()?.apply_op1(op);
     }
@@ -79,16 +77,20 @@ fn reflect_indices(n: usize, before: usize, after: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The CPU op: output pixel `(r, c)` of each plane is input pixel `(rows[r], cols[c])`.
+/// The CPU op: output pixel `(r, c)` of each plane is input pixel `(rows[r], cols[c])` of
+/// the `hw`-sized input plane.
 struct ReflectionPad {
     rows: Vec<usize>,
     cols: Vec<usize>,
+    hw: (usize, usize),
 }
 
-impl ReflectionPad {
-    fn fwd<T: WithDType>(&self, x: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
+impl Kernel for ReflectionPad {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let (h, w) = self.hw;
+        let x = inputs[0];
         let out = self.rows.len() * self.cols.len();
-        let mut y = vec![T::from_f64(0.0); planes * out];
+        let mut y = vec![T::from_f64(0.0); x.len() / (h * w) * out];
         y.par_chunks_mut(out)
             .zip(x.par_chunks(h * w))
             .for_each(|(yp, plane)| {
@@ -101,17 +103,28 @@ impl ReflectionPad {
             });
         y
     }
+}
 
-    /// Every padded position's gradient added onto the pixel it was copied from.
-    fn bwd<T: WithDType>(&self, g: &[T], planes: usize, (h, w): (usize, usize)) -> Vec<T> {
-        let mut dx = vec![T::from_f64(0.0); planes * h * w];
-        let row_len = self.cols.len();
+/// Its backward: every padded position's gradient added onto the pixel it was copied from.
+struct ReflectionPadGrad<'a>(&'a ReflectionPad);
+
+impl Kernel for ReflectionPadGrad<'_> {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let ReflectionPad {
+            rows,
+            cols,
+            hw: (h, w),
+        } = self.0;
+        let (h, w) = (*h, *w);
+        let g = inputs[0];
+        let row_len = cols.len();
+        let mut dx = vec![T::from_f64(0.0); g.len() / (rows.len() * row_len) * h * w];
         dx.par_chunks_mut(h * w)
-            .zip(g.par_chunks(self.rows.len() * row_len))
+            .zip(g.par_chunks(rows.len() * row_len))
             .for_each(|(plane, gp)| {
-                for (&r, grow) in self.rows.iter().zip(gp.chunks_exact(row_len)) {
+                for (&r, grow) in rows.iter().zip(gp.chunks_exact(row_len)) {
                     let row = &mut plane[r * w..(r + 1) * w];
-                    for (&c, &v) in self.cols.iter().zip(grow) {
+                    for (&c, &v) in cols.iter().zip(grow) {
                         row[c] += v;
                     }
                 }
@@ -126,30 +139,13 @@ impl CustomOp1 for ReflectionPad {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w) = l.shape().dims4()?;
-        let y = match s.dtype() {
-            DType::F32 => CpuStorage::F32(self.fwd::<f32>(storage_values(s, l)?, n * c, (h, w))),
-            DType::F64 => CpuStorage::F64(self.fwd::<f64>(storage_values(s, l)?, n * c, (h, w))),
-            d => candle_core::bail!("reflection pad: CPU path has no {d:?}"),
-        };
-        Ok((y, Shape::from((n, c, self.rows.len(), self.cols.len()))))
+        let (n, c, _, _) = l.shape().dims4()?;
+        let shape = Shape::from((n, c, self.rows.len(), self.cols.len()));
+        Ok((run_on_storage(self, s, l)?, shape))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let (n, c, h, w) = x.dims4()?;
-        let dx = match g.dtype() {
-            DType::F32 => Tensor::from_vec(
-                read(g, |g: &[f32]| self.bwd(g, n * c, (h, w)))?,
-                x.shape(),
-                x.device(),
-            )?,
-            _ => Tensor::from_vec(
-                read(g, |g: &[f64]| self.bwd(g, n * c, (h, w)))?,
-                x.shape(),
-                x.device(),
-            )?,
-        };
-        Ok(Some(dx))
+        run_on_tensors(&ReflectionPadGrad(self), &[g], x.shape()).map(Some)
     }
 }
 

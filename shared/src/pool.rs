@@ -7,17 +7,16 @@
 //! a training step at batch 4, 256x256). The CPU op (f32, f64) remembers nothing: its
 //! backward finds each window's first maximum again, as PyTorch routes ties.
 
-use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{read, storage_values};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
 
 /// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does).
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-        return x.contiguous()?.apply_op1(MaxPool2x2);
+    if has_kernel(x) {
+        let (_, _, h, w) = x.dims4()?;
+        return x.contiguous()?.apply_op1(MaxPool2x2 { hw: (h, w) });
     }
     let (n, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
@@ -29,7 +28,15 @@ pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
     x.reshape((n, c, h2, 2, w2, 2))?.max(5)?.max(3)
 }
 
-struct MaxPool2x2;
+/// The CPU op on `hw`-sized planes.
+struct MaxPool2x2 {
+    hw: (usize, usize),
+}
+
+/// Its backward, from the input and the output gradient.
+struct MaxPool2x2Grad {
+    hw: (usize, usize),
+}
 
 /// For each output pixel of a plane, in order, the offset within the plane of its window's
 /// first maximum, in PyTorch's scan order (row by row).
@@ -48,29 +55,37 @@ fn argmaxes<T: WithDType>(plane: &[T], (h, w): (usize, usize)) -> impl Iterator<
     })
 }
 
-fn pool_fwd<T: WithDType>(x: &[T], (h, w): (usize, usize)) -> Vec<T> {
-    let out = (h / 2) * (w / 2);
-    let mut y = vec![T::from_f64(0.0); x.len() / (h * w) * out];
-    y.par_chunks_mut(out)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(yp, plane)| {
-            for (v, at) in yp.iter_mut().zip(argmaxes(plane, (h, w))) {
-                *v = plane[at];
-            }
-        });
-    y
+impl Kernel for MaxPool2x2 {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let (h, w) = self.hw;
+        let x = inputs[0];
+        let out = (h / 2) * (w / 2);
+        let mut y = vec![T::from_f64(0.0); x.len() / (h * w) * out];
+        y.par_chunks_mut(out)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(yp, plane)| {
+                for (v, at) in yp.iter_mut().zip(argmaxes(plane, (h, w))) {
+                    *v = plane[at];
+                }
+            });
+        y
+    }
 }
 
-fn pool_bwd<T: WithDType>(x: &[T], g: &[T], (h, w): (usize, usize)) -> Vec<T> {
-    let mut dx = vec![T::from_f64(0.0); x.len()];
-    dx.par_chunks_mut(h * w)
-        .zip(x.par_chunks(h * w).zip(g.par_chunks((h / 2) * (w / 2))))
-        .for_each(|(dp, (plane, gp))| {
-            for (&v, at) in gp.iter().zip(argmaxes(plane, (h, w))) {
-                dp[at] += v;
-            }
-        });
-    dx
+impl Kernel for MaxPool2x2Grad {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let (h, w) = self.hw;
+        let (x, g) = (inputs[0], inputs[1]);
+        let mut dx = vec![T::from_f64(0.0); x.len()];
+        dx.par_chunks_mut(h * w)
+            .zip(x.par_chunks(h * w).zip(g.par_chunks((h / 2) * (w / 2))))
+            .for_each(|(dp, (plane, gp))| {
+                for (&v, at) in gp.iter().zip(argmaxes(plane, (h, w))) {
+                    dp[at] += v;
+                }
+            });
+        dx
+    }
 }
 
 impl CustomOp1 for MaxPool2x2 {
@@ -80,24 +95,14 @@ impl CustomOp1 for MaxPool2x2 {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
-        let y = match s.dtype() {
-            DType::F32 => CpuStorage::F32(pool_fwd::<f32>(storage_values(s, l)?, (h, w))),
-            DType::F64 => CpuStorage::F64(pool_fwd::<f64>(storage_values(s, l)?, (h, w))),
-            d => candle_core::bail!("max pool: CPU path has no {d:?}"),
-        };
-        Ok((y, Shape::from((n, c, h / 2, w / 2))))
+        Ok((
+            run_on_storage(self, s, l)?,
+            Shape::from((n, c, h / 2, w / 2)),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let (_, _, h, w) = x.dims4()?;
-        fn run<T: WithDType>(x: &Tensor, g: &Tensor, hw: (usize, usize)) -> Result<Tensor> {
-            let dx = read(x, |xv: &[T]| read(g, |gv: &[T]| pool_bwd(xv, gv, hw)))??;
-            Tensor::from_vec(dx, x.shape(), x.device())
-        }
-        Ok(Some(match x.dtype() {
-            DType::F32 => run::<f32>(x, g, (h, w))?,
-            _ => run::<f64>(x, g, (h, w))?,
-        }))
+        run_on_tensors(&MaxPool2x2Grad { hw: self.hw }, &[x, g], x.shape()).map(Some)
     }
 }
 

@@ -6,17 +6,14 @@
 //! (`grad` where the output is positive, PyTorch's convention at zero). Other devices and
 //! dtypes use candle's.
 
-use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
-};
-
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{read, storage_values};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
 
 /// `max(x, 0)`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && x.track_op() {
+    if has_kernel(x) && x.track_op() {
         x.contiguous()?.apply_op1(Relu)
     } else {
         x.relu()
@@ -25,19 +22,28 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
 
 struct Relu;
 
-fn relu_fwd<T: WithDType>(x: &[T]) -> Vec<T> {
-    let zero = T::from_f64(0.0);
-    x.par_iter()
-        .map(|&v| if v > zero { v } else { zero })
-        .collect()
+impl Kernel for Relu {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let zero = T::from_f64(0.0);
+        inputs[0]
+            .par_iter()
+            .map(|&v| if v > zero { v } else { zero })
+            .collect()
+    }
 }
 
-fn relu_bwd<T: WithDType>(y: &[T], g: &[T]) -> Vec<T> {
-    let zero = T::from_f64(0.0);
-    y.par_iter()
-        .zip(g)
-        .map(|(&y, &g)| if y > zero { g } else { zero })
-        .collect()
+/// The gradient from the output `y` and its gradient `g`: `g` where `y > 0`.
+struct ReluGrad;
+
+impl Kernel for ReluGrad {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let zero = T::from_f64(0.0);
+        let (y, g) = (inputs[0], inputs[1]);
+        y.par_iter()
+            .zip(g)
+            .map(|(&y, &g)| if y > zero { g } else { zero })
+            .collect()
+    }
 }
 
 impl CustomOp1 for Relu {
@@ -46,23 +52,11 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let y = match s.dtype() {
-            DType::F32 => CpuStorage::F32(relu_fwd::<f32>(storage_values(s, l)?)),
-            DType::F64 => CpuStorage::F64(relu_fwd::<f64>(storage_values(s, l)?)),
-            d => candle_core::bail!("relu: fused CPU path has no {d:?}"),
-        };
-        Ok((y, l.shape().clone()))
+        Ok((run_on_storage(self, s, l)?, l.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        fn run<T: WithDType>(y: &Tensor, g: &Tensor) -> Result<Tensor> {
-            let dx = read(y, |yv: &[T]| read(g, |gv: &[T]| relu_bwd(yv, gv)))??;
-            Tensor::from_vec(dx, y.shape(), y.device())
-        }
-        Ok(Some(match y.dtype() {
-            DType::F32 => run::<f32>(y, g)?,
-            _ => run::<f64>(y, g)?,
-        }))
+        run_on_tensors(&ReluGrad, &[y, g], y.shape()).map(Some)
     }
 }
 

@@ -5,16 +5,14 @@
 //! a broadcast and reshape, whose backward is an exact sum (on the CPU a strided reduction,
 //! 200 ms a training step for the 64-channel 256x256 map at batch 4).
 
-use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{read, storage_values};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
 
 pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-        return x.contiguous()?.apply_op1(Upsample2x);
+    if has_kernel(x) {
+        return x.contiguous()?.apply_op1(Upsample2x { w: x.dim(3)? });
     }
     let (n, c, h, w) = x.dims4()?;
     x.reshape((n, c, h, 1, w, 1))?
@@ -23,33 +21,47 @@ pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
         .reshape((n, c, 2 * h, 2 * w))
 }
 
-struct Upsample2x;
-
-fn up_fwd<T: WithDType>(x: &[T], w: usize) -> Vec<T> {
-    let mut y = vec![T::from_f64(0.0); x.len() * 4];
-    y.par_chunks_mut(4 * w)
-        .zip(x.par_chunks(w))
-        .for_each(|(rows, src)| {
-            let (top, bottom) = rows.split_at_mut(2 * w);
-            for (pair, &v) in top.chunks_exact_mut(2).zip(src) {
-                pair.fill(v);
-            }
-            bottom.copy_from_slice(top);
-        });
-    y
+/// The CPU op on planes `w` wide.
+struct Upsample2x {
+    w: usize,
 }
 
-fn up_bwd<T: WithDType>(g: &[T], w: usize) -> Vec<T> {
-    let mut dx = vec![T::from_f64(0.0); g.len() / 4];
-    dx.par_chunks_mut(w)
-        .zip(g.par_chunks(4 * w))
-        .for_each(|(d, rows)| {
-            let (top, bottom) = rows.split_at(2 * w);
-            for (j, v) in d.iter_mut().enumerate() {
-                *v = top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1];
-            }
-        });
-    dx
+/// Its backward: each input pixel gets the sum of its 2x2 block's gradient.
+struct Upsample2xGrad {
+    w: usize,
+}
+
+impl Kernel for Upsample2x {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let (x, w) = (inputs[0], self.w);
+        let mut y = vec![T::from_f64(0.0); x.len() * 4];
+        y.par_chunks_mut(4 * w)
+            .zip(x.par_chunks(w))
+            .for_each(|(rows, src)| {
+                let (top, bottom) = rows.split_at_mut(2 * w);
+                for (pair, &v) in top.chunks_exact_mut(2).zip(src) {
+                    pair.fill(v);
+                }
+                bottom.copy_from_slice(top);
+            });
+        y
+    }
+}
+
+impl Kernel for Upsample2xGrad {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let (g, w) = (inputs[0], self.w);
+        let mut dx = vec![T::from_f64(0.0); g.len() / 4];
+        dx.par_chunks_mut(w)
+            .zip(g.par_chunks(4 * w))
+            .for_each(|(d, rows)| {
+                let (top, bottom) = rows.split_at(2 * w);
+                for (j, v) in d.iter_mut().enumerate() {
+                    *v = top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1];
+                }
+            });
+        dx
+    }
 }
 
 impl CustomOp1 for Upsample2x {
@@ -59,23 +71,14 @@ impl CustomOp1 for Upsample2x {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
-        let y = match s.dtype() {
-            DType::F32 => CpuStorage::F32(up_fwd::<f32>(storage_values(s, l)?, w)),
-            DType::F64 => CpuStorage::F64(up_fwd::<f64>(storage_values(s, l)?, w)),
-            d => candle_core::bail!("upsample: CPU path has no {d:?}"),
-        };
-        Ok((y, Shape::from((n, c, 2 * h, 2 * w))))
+        Ok((
+            run_on_storage(self, s, l)?,
+            Shape::from((n, c, 2 * h, 2 * w)),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let w = x.dim(3)?;
-        let dx = match g.dtype() {
-            DType::F32 => {
-                Tensor::from_vec(read(g, |g: &[f32]| up_bwd(g, w))?, x.shape(), x.device())?
-            }
-            _ => Tensor::from_vec(read(g, |g: &[f64]| up_bwd(g, w))?, x.shape(), x.device())?,
-        };
-        Ok(Some(dx))
+        run_on_tensors(&Upsample2xGrad { w: self.w }, &[g], x.shape()).map(Some)
     }
 }
 
