@@ -1,10 +1,10 @@
 //! Instance normalisation (PyTorch `InstanceNorm2d(affine=True)`, eps 1e-5).
 //!
 //! On the CPU (f32 and f64) it is one fused operation with a hand-written backward: the
-//! composed version below took ~10 tensor passes forward and ~25 backward, and in a training
-//! step at batch 4, 256x256 its 15 layers cost about 4 s of 11 (`host-train bench`). Its
-//! statistics and sums are accumulated in f64 whatever the storage dtype: the backward
-//! subtracts nearly equal terms.
+//! composed version below takes ~10 tensor passes forward and ~25 backward (fusing it took a
+//! training step at batch 4, 256x256 from 11-12 s to 8.7 s, BENCHMARKS.md). Its statistics
+//! and sums are accumulated in f64 whatever the storage dtype: the backward subtracts nearly
+//! equal terms.
 //!
 //! Elsewhere (CUDA, and f16 on the CPU) it is composed of tensor ops, statistics in f32 at
 //! least (an f16 sum over a 256x256 plane overflows and its variance loses most of its

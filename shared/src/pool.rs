@@ -3,9 +3,9 @@
 //! candle's `max_pool2d` backward scales the gradient by the fraction of maxima in each
 //! window (a quarter for a unique maximum), so off the CPU pooling is built from a reshape
 //! and a max-reduction, whose backward routes the gradient to the maximum; on the CPU that
-//! took a comparison, a conversion and two multiplies over the full-size map (about 250 ms
-//! a training step at batch 4, 256x256). The CPU op (f32, f64) remembers nothing: its
-//! backward finds each window's first maximum again, as PyTorch routes ties.
+//! takes a comparison, a conversion and two multiplies over the full-size map. The CPU op
+//! (f32, f64) remembers nothing: its backward finds each window's first maximum again, as
+//! PyTorch routes ties.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
