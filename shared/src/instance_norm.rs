@@ -227,8 +227,8 @@ impl CustomOp3 for FusedInstanceNorm {
             ))
         }
         let (dx, dg, db) = match x.dtype() {
-            DType::F32 => run::<f32>(self, x, gamma, &dy, dims)?,
-            DType::F64 => run::<f64>(self, x, gamma, &dy, dims)?,
+            DType::F32 => run::<f32>(self, x, gamma, dy, dims)?,
+            DType::F64 => run::<f64>(self, x, gamma, dy, dims)?,
             d => candle_core::bail!("instance norm: fused CPU path has no {d:?}"),
         };
         Ok((Some(dx), Some(dg), Some(db)))
