@@ -1,12 +1,16 @@
-//! 2-D convolution whose backward pass is built from forward convolutions.
+//! 2-D convolution with its own CPU paths and a backward pass built from GEMMs and forward
+//! convolutions.
 //!
 //! candle 0.11 differentiates `conv2d` with `conv_transpose2d`, a direct (naive) kernel
 //! on both CPU and CUDA that dominates a training step, and it also computes the kernel
 //! gradient of frozen weights (the VGG loss network). Here the forward runs on detached
-//! inputs, and a zero-valued custom op carries the gradient: the input gradient is a
+//! inputs, and a zero-valued custom op carries the gradient. The input gradient is a
 //! forward convolution of the (dilated, for stride 2) output gradient with the flipped,
-//! transposed kernel, which candle runs as im2col + GEMM; the kernel gradient is skipped
-//! when the weights are frozen.
+//! transposed kernel, except strided ones on the CPU, which are col2im; the kernel gradient
+//! is one GEMM per band of the input's column matrix on the CPU, a convolution of the
+//! transposed input elsewhere, and skipped when the weights are frozen. On the CPU (f32,
+//! f64) the forward and every convolution above run as banded im2col + GEMM (or kn2row for
+//! few output channels) with the zero padding implicit.
 
 use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor,
@@ -109,8 +113,8 @@ impl Module for Conv2d {
 /// few output channels, else banded im2col + GEMM. `None` where candle's conv2d is used
 /// instead: other devices, and strided convolutions in dtypes other than f32 and f64.
 ///
-/// candle's CPU conv2d reaches 3-10 GMAC/s on this network's shapes and well under 1 on
-/// the 9x9, 32->3 output layer; these reach about 30.
+/// candle's CPU conv2d reached 3-10 GMAC/s on this network's shapes and well under 1 on
+/// the 9x9, 32->3 output layer; these reach 30-65 (BENCHMARKS.md).
 fn conv2d_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> Result<Option<Tensor>> {
     if !x.device().is_cpu() {
         return Ok(None);
