@@ -192,9 +192,15 @@ struct Windows {
 }
 
 impl Windows {
-    fn new(x: &Tensor, k: usize, ConvParams { stride, padding }: ConvParams) -> Result<Self> {
+    fn new(x: &Tensor, k: usize, params: ConvParams) -> Result<Self> {
         let (_, c, h, w) = x.dims4()?;
-        Ok(Self {
+        Ok(Self::of((c, h, w), k, params))
+    }
+
+    /// For an input of `(c, h, w)`.
+    fn of((c, h, w): (usize, usize, usize), k: usize, params: ConvParams) -> Self {
+        let ConvParams { stride, padding } = params;
+        Self {
             c,
             h,
             w,
@@ -203,7 +209,7 @@ impl Windows {
             padding,
             ho: out_len(h + 2 * padding, k, stride),
             wo: out_len(w + 2 * padding, k, stride),
-        })
+        }
     }
 
     /// The input index that tap `d` of output `o` reads along an axis of `len` pixels, or
@@ -443,16 +449,7 @@ fn col2im_grad_input<T: WithDType>(
 ) -> Result<Tensor> {
     let (n, o, ho, wo) = g.dims4()?;
     let (_, c, k, _) = w.dims4()?;
-    let win = Windows {
-        c,
-        h,
-        w: wd,
-        k,
-        stride: params.stride,
-        padding: params.padding,
-        ho,
-        wo,
-    };
+    let win = Windows::of((c, h, wd), k, params);
     let wt = w.reshape((o, c * k * k))?.t()?.contiguous()?;
     let band = im2col_band_rows(c * k * k, wo, g.dtype(), ho);
     let mut images = Vec::with_capacity(n);

@@ -1,5 +1,6 @@
 //! Direct access to the values of contiguous CPU tensors, for the hand-written CPU kernels
-//! (convolution column matrices, fused instance norm, ReLU, reflection padding).
+//! (convolution column matrices, fused instance norm, ReLU, reflection padding, pooling,
+//! upsampling).
 
 use candle_core::{
     backend::BackendStorage, CpuStorage, DType, Layout, Result, Shape, Tensor, WithDType,
@@ -29,19 +30,25 @@ pub(crate) fn storage_values<'a, T: WithDType>(
     }
 }
 
-/// Runs `f` on the values of `t` made contiguous, as `T`; an error if `t` is not a CPU
-/// tensor of dtype `T`.
-pub(crate) fn read<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    match with_values(&t, f) {
-        Some(r) => Ok(r),
-        None => candle_core::bail!(
-            "expected a CPU tensor of {:?}, got {:?} on {:?}",
-            T::DTYPE,
-            t.dtype(),
-            t.device()
-        ),
-    }
+/// Runs `f` on the values of `inputs` made contiguous, as `T`, in order; an error if one is
+/// not a CPU tensor of dtype `T`.
+pub(crate) fn with_all_values<T: WithDType, R>(
+    inputs: &[&Tensor],
+    f: impl FnOnce(&[&[T]]) -> R,
+) -> Result<R> {
+    let tensors = inputs
+        .iter()
+        .map(|t| t.contiguous())
+        .collect::<Result<Vec<_>>>()?;
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let values = guards
+        .iter()
+        .map(|(s, layout)| match &**s {
+            candle_core::Storage::Cpu(cpu) => storage_values::<T>(cpu, layout),
+            _ => candle_core::bail!("CPU kernel given a tensor off the CPU"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(f(&values))
 }
 
 /// Whether `x` is a tensor the hand-written CPU kernels take: on the CPU, f32 (training and
@@ -81,20 +88,8 @@ pub(crate) fn run_on_tensors(
     shape: &Shape,
 ) -> Result<Tensor> {
     fn go<T: WithDType>(kernel: &impl Kernel, inputs: &[&Tensor], shape: &Shape) -> Result<Tensor> {
-        let tensors = inputs
-            .iter()
-            .map(|t| t.contiguous())
-            .collect::<Result<Vec<_>>>()?;
-        let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
-        let values = guards
-            .iter()
-            .map(|(s, layout)| match &**s {
-                candle_core::Storage::Cpu(cpu) => storage_values::<T>(cpu, layout),
-                _ => candle_core::bail!("CPU kernel given a tensor off the CPU"),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let out = kernel.run(&values);
-        Tensor::from_vec(out, shape, tensors[0].device())
+        let out = with_all_values::<T, _>(inputs, |values| kernel.run(values))?;
+        Tensor::from_vec(out, shape, inputs[0].device())
     }
     match inputs.first().map(|t| t.dtype()) {
         Some(DType::F32) => go::<f32>(kernel, inputs, shape),

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, read, storage_values};
+use crate::cpu_values::{has_kernel, storage_values, with_all_values};
 
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
@@ -215,10 +215,8 @@ impl CustomOp3 for FusedInstanceNorm {
             dy: &Tensor,
             dims: (usize, usize, usize),
         ) -> Result<(Tensor, Tensor, Tensor)> {
-            let gv = read(gamma, |g: &[T]| g.to_vec())?;
-            let (dx, dg, db) = read(x, |xv: &[T]| {
-                read(dy, |dyv: &[T]| op.bwd(xv, &gv, dyv, dims))
-            })??;
+            let (dx, dg, db) =
+                with_all_values::<T, _>(&[x, gamma, dy], |v| op.bwd(v[0], v[1], v[2], dims))?;
             let dev = x.device();
             Ok((
                 Tensor::from_vec(dx, x.shape(), dev)?,
