@@ -22,6 +22,9 @@ pub struct CheckpointState {
     pub step: u64,
     /// The options the run was started with (data order and augmentation derive from its seed).
     pub options: TrainOptions,
+    /// Where the weights started when `options.init` was given (see the model metadata).
+    #[serde(default)]
+    pub init: Option<serde_json::Value>,
 }
 
 pub fn save(path: &Path, model: &Trainable, adam: &Adam, state: &CheckpointState) -> Result<()> {

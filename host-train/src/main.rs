@@ -116,9 +116,10 @@ struct TrainArgs {
     /// Style layers, comma-separated, each optionally with a weight: relu1_2:1,relu2_2:1,...
     #[arg(long, default_value = "relu1_2,relu2_2,relu3_3,relu4_3")]
     style_layers: String,
-    /// Network width: the default 32/64/128 network, or "small" (16/32/64) for CPU real time.
-    #[arg(long, default_value = "default", value_parser = ["default", "small"])]
-    net: String,
+    /// Network width: the default 32/64/128 network, or "small" (16/32/64) for CPU real time
+    /// [default: that of --init's model, else default].
+    #[arg(long, value_parser = ["default", "small"])]
+    net: Option<String>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// cpu, cuda or cuda:N.
@@ -141,6 +142,12 @@ struct TrainArgs {
     /// Continue from a checkpoint written by an earlier run with the same options.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start from a model file's weights (f32 or f16) instead of fresh ones, e.g. to train a
+    /// shipped style further (`--init models/starry_night.safetensors`) or to fine-tune one
+    /// style towards another. Adam starts afresh; the metadata records the model and its steps.
+    /// Pass another --seed than the model's run to see the photos in a new order.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Finish (final model and all) at the first step after this many seconds.
     #[arg(long)]
     time_limit: Option<f64>,
@@ -198,10 +205,16 @@ fn main() -> Result<()> {
                     content_layer: a.content_layer,
                     style_layers: parse_style_layers(&a.style_layers)?,
                 },
-                net: if a.net == "small" {
-                    NetConfig::small()
-                } else {
-                    NetConfig::default()
+                net: match (a.net.as_deref(), &a.init) {
+                    (Some("small"), _) => NetConfig::small(),
+                    (Some(_), _) => NetConfig::default(),
+                    (None, Some(init)) => {
+                        ModelFile::load(init, &Device::Cpu)
+                            .with_context(|| format!("--init {}", init.display()))?
+                            .meta
+                            .config
+                    }
+                    (None, None) => NetConfig::default(),
                 },
                 seed: a.seed,
                 checkpoint_every: a.checkpoint_every,
@@ -211,6 +224,7 @@ fn main() -> Result<()> {
                 device: a.device,
                 progress: !a.quiet,
                 time_limit: a.time_limit,
+                init: a.init,
             };
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();

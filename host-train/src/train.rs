@@ -48,6 +48,11 @@ pub struct TrainOptions {
     /// (final model, f16 copy, previews): for fixed time budgets on shared machines.
     #[serde(default)]
     pub time_limit: Option<f64>,
+    /// Start from this model's weights instead of fresh ones: to continue a short run
+    /// (a shipped style, a run whose checkpoint is gone) or to fine-tune one style
+    /// towards another. Adam starts afresh; a resume takes everything from its checkpoint.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl TrainOptions {
@@ -79,7 +84,7 @@ impl TrainOptions {
         macro_rules! cmp {
             ($($f:ident),*) => { $( if self.$f != other.$f { v.push(stringify!($f)); } )* };
         }
-        cmp!(style, dataset, batch_size, lr, image_size, style_size, loss, net, seed);
+        cmp!(style, dataset, batch_size, lr, image_size, style_size, loss, net, seed, init);
         v
     }
 }
@@ -165,6 +170,8 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         },
     )?;
     let mut start = 0u64;
+    // Where the weights started, for the model's metadata (carried through resumes).
+    let mut init: Option<serde_json::Value> = None;
     if let Some(ckpt) = resume {
         let loaded = checkpoint::load(ckpt, &device)?;
         let diff = opts.resume_mismatches(&loaded.state.options);
@@ -188,6 +195,9 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         }
         adam.t = loaded.adam_t;
         start = loaded.state.step;
+        init = loaded.state.init;
+    } else if let Some(path) = &opts.init {
+        init = Some(init_from_model(&model, path, &opts.net)?);
     }
 
     let steps_per_epoch = (ds.len() / opts.batch_size).max(1) as u64;
@@ -272,6 +282,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
                 &CheckpointState {
                     step: done,
                     options: opts.clone(),
+                    init: init.clone(),
                 },
             )?;
         }
@@ -307,10 +318,19 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         &CheckpointState {
             step: total,
             options: opts.clone(),
+            init: init.clone(),
         },
     )?;
+    let prior_steps = init
+        .as_ref()
+        .and_then(|i| i.get("steps"))
+        .and_then(|s| s.as_u64())
+        .unwrap_or(0);
     let training = serde_json::json!({
         "steps": total,
+        // Steps including those of the --init model (equal to `steps` without one).
+        "total_steps": prior_steps + total,
+        "init": init,
         "batch_size": opts.batch_size,
         "image_size": opts.image_size,
         "style_size": opts.style_size,
@@ -341,6 +361,38 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
     }
     Ok(Outcome::Finished { steps: total, last })
+}
+
+/// Loads `path`'s weights into `model` (f32 or f16 files; a network shape other than
+/// `net` is an error) and describes it for the metadata: file, style, prior steps.
+fn init_from_model(model: &Trainable, path: &Path, net: &NetConfig) -> Result<serde_json::Value> {
+    let mf = ModelFile::load(path, &Device::Cpu)
+        .with_context(|| format!("--init {}", path.display()))?;
+    if mf.meta.config != *net {
+        bail!(
+            "--init {}: this model's network has channels {:?} and {} residual blocks, the run \
+             trains channels {:?} and {} blocks; leave --net out to take the model's",
+            path.display(),
+            mf.meta.config.channels,
+            mf.meta.config.residual_blocks,
+            net.channels,
+            net.residual_blocks
+        );
+    }
+    model
+        .load_weights(&mf.tensors)
+        .with_context(|| format!("--init {}", path.display()))?;
+    let training = mf.meta.training.as_ref();
+    let prior = training
+        .and_then(|t| t.get("total_steps").or_else(|| t.get("steps")))
+        .and_then(|s| s.as_u64())
+        .unwrap_or(0);
+    Ok(serde_json::json!({
+        "file": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "style": mf.meta.style,
+        "steps": prior,
+        "dtype": format!("{:?}", mf.dtype()).to_lowercase(),
+    }))
 }
 
 fn read_log(path: &Path, upto: u64) -> Vec<LossRecord> {

@@ -55,6 +55,7 @@ fn options(
         device: "cpu".into(),
         progress: false,
         time_limit: None,
+        init: None,
     }
 }
 
@@ -126,7 +127,12 @@ fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
         .map(|(k, t)| {
             (
                 k.clone(),
-                t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                t.to_dtype(candle_core::DType::F32)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
             )
         })
         .collect();
@@ -226,4 +232,58 @@ fn dataset_without_images_is_fatal_but_bad_files_are_skipped() {
     train(&o, None, no_stop()).unwrap();
     let m = ModelFile::load(&o.out, &Device::Cpu).unwrap();
     assert_eq!(m.meta.training.as_ref().unwrap()["skipped_images"], 1);
+}
+
+#[test]
+fn init_starts_from_a_model_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 3);
+    let first = options(dir.path(), &ds, "first.safetensors", 32, 1, 2);
+    train(&first, None, no_stop()).unwrap();
+
+    // From the f16 copy with a zero learning rate: the weights written are exactly the
+    // f16 values (Adam moves nothing), so they came from the file, not from the seed.
+    let mut again = options(dir.path(), &ds, "again.safetensors", 32, 1, 1);
+    again.init = Some(first.f16_path());
+    again.lr = 0.0;
+    train(&again, None, no_stop()).unwrap();
+    let (w16, wa) = (weights(&first.f16_path()), weights(&again.out));
+    assert_eq!(w16.len(), wa.len());
+    for ((n16, v16), (na, va)) in w16.iter().zip(&wa) {
+        assert_eq!(n16, na);
+        assert!(v16 == va, "{na} is not the --init model's");
+    }
+    let fresh = weights(&first.out);
+    assert!(
+        fresh.iter().zip(&wa).any(|(f, a)| f.1 != a.1),
+        "f16 rounding changed nothing?"
+    );
+    let t = ModelFile::load(&again.out, &Device::Cpu)
+        .unwrap()
+        .meta
+        .training
+        .unwrap();
+    assert_eq!(t["steps"], 1);
+    assert_eq!(t["total_steps"], 3, "{t}");
+    assert_eq!(t["init"]["file"], "first.f16.safetensors");
+    assert_eq!(t["init"]["steps"], 2);
+    assert_eq!(t["init"]["dtype"], "f16");
+
+    // A model of another network shape, or a file that is no model, names the file.
+    let mut small = options(dir.path(), &ds, "small.safetensors", 32, 1, 1);
+    small.net = NetConfig::small();
+    small.init = Some(first.out.clone());
+    let e = format!("{:#}", train(&small, None, no_stop()).unwrap_err());
+    assert!(
+        e.contains("first.safetensors") && e.contains("--net"),
+        "{e}"
+    );
+    let mut bogus = options(dir.path(), &ds, "bogus.safetensors", 32, 1, 1);
+    bogus.init = Some(shared_dir().join("data/styles/starry_night.jpg"));
+    let e = format!("{:#}", train(&bogus, None, no_stop()).unwrap_err());
+    assert!(
+        e.contains("starry_night.jpg") && e.contains("safetensors"),
+        "{e}"
+    );
+    assert!(!small.out.exists() && !bogus.out.exists());
 }
