@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a style (CPU or CUDA), checkpointing as it goes.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Convert a pytorch/examples fast_neural_style state dict (.pth) to a stylecast model.
     ImportTorch {
         /// The .pth file (torch.save(model.state_dict()), zip format).

@@ -43,10 +43,13 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: R
     }
 }
 
+/// One curve: its label, colour and the value it plots.
+type Series = (&'static str, Rgb<u8>, fn(&LossRecord) -> f64);
+
 /// Renders the curves; long runs are averaged into at most ~800 points per series.
 pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
     let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
-    let series: [(&str, Rgb<u8>, fn(&LossRecord) -> f64); 4] = [
+    let series: [Series; 4] = [
         ("total", Rgb([0, 0, 0]), |r| r.total),
         ("content", Rgb([31, 119, 180]), |r| r.content),
         ("style", Rgb([214, 39, 40]), |r| r.style),
