@@ -26,9 +26,16 @@ LOG=$OUT/bench.txt
 
 # 2. Train the styles side by side (one process each; candle leaves the GPU idle between
 #    small kernels, so several runs share it well), for a fixed time budget.
+#    Each continues the shipped model of its name (--init models/NAME.safetensors: its steps
+#    add up in the metadata's total_steps across sessions); FRESH=1 starts from scratch.
+#    A new seed per session so the photos come in a new order.
 declare -A SW=( [starry_night]=1e10 [the_great_wave]=1e10 [the_scream]=1e10 [composition_vii]=1e10 )
+SEED=${SEED:-$(date +%s)}
 for s in "${!SW[@]}"; do
+  INIT=()
+  [ "${FRESH:-0}" = 1 ] || [ ! -f models/$s.safetensors ] || INIT=(--init models/$s.safetensors)
   host-train train --style carry/styles/$s.jpg --dataset carry/train --out /tmp/sc/models/$s.safetensors \
+    "${INIT[@]}" --seed "$SEED" \
     --name $s --device cuda --epochs 100 --max-steps 20000 --style-weight ${SW[$s]} --style-size 512 \
     --time-limit "$TRAIN_SECONDS" --checkpoint-every 1000 --preview-every 1000 \
     --preview-image carry/test/chicago.jpg --quiet > /tmp/sc/models/$s.log 2>&1 &
