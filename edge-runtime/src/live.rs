@@ -9,7 +9,7 @@ pub(crate) mod camera;
 mod compose;
 mod display;
 mod kiosk;
-mod overlay;
+pub(crate) mod overlay;
 mod pipeline;
 mod pixfmt;
 mod presenter;

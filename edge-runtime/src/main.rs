@@ -4,6 +4,7 @@
 mod bench;
 mod files;
 mod live;
+mod sheet;
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,8 @@ edge-runtime --model models/starry_night.safetensors --input photos/ --output ou
 edge-runtime --models models/ --camera /dev/video0 --fullscreen --cycle 60\n  \
 edge-runtime --source test-pattern --infer-size 320x240\n  \
 edge-runtime --config docs/kiosk.toml\n  \
-edge-runtime bench --model models/starry_night.safetensors\n\n\
+edge-runtime bench --model models/starry_night.safetensors\n  \
+edge-runtime sheet --input ../shared/data/content/test --paintings ../shared/data/styles --output sheet.jpg\n\n\
 Keys in the window: left/right or 1-9 pick a style, space freezes, s saves a snapshot, o cycles \
 original/stylized/split, +/- strength, c colour preservation, f FPS overlay, q or Esc quits."
 )]
@@ -57,6 +59,40 @@ pub enum Command {
         f16_weights: bool,
         #[arg(long, default_value = "cpu")]
         device: String,
+    },
+    /// A before/after picture: one row per photo, the photo then each style (and the
+    /// paintings on top with --paintings). The README's preview sheet is made with it.
+    Sheet {
+        /// Photos: files or folders (searched recursively).
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
+        /// One model file, or a folder of them [default: every model in ./models].
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// The picture to write: .jpg (quality 90) or .png.
+        #[arg(long)]
+        output: PathBuf,
+        /// Folder of the paintings, for a top row: each model's style image is looked up by the
+        /// file name in its metadata, else by the style's name.
+        #[arg(long)]
+        paintings: Option<PathBuf>,
+        /// Height of each cell in pixels (cells are 3:2).
+        #[arg(long, default_value_t = 150)]
+        cell_height: u32,
+        /// Photos are stylized at this longer side, then shrunk into their cells (strokes
+        /// look as they do at this resolution).
+        #[arg(long, default_value_t = 512)]
+        stylize_side: u32,
+        /// No style names over the columns.
+        #[arg(long)]
+        no_labels: bool,
+        /// Compute precision: f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -236,6 +272,61 @@ fn real_main() -> Result<()> {
                 f16_weights,
             },
         );
+    }
+    if let Some(Command::Sheet {
+        input,
+        models,
+        output,
+        paintings,
+        cell_height,
+        stylize_side,
+        no_labels,
+        precision,
+        device,
+        quiet,
+    }) = cli.command
+    {
+        if cell_height < 8 || stylize_side < 8 {
+            bail!("--cell-height and --stylize-side must be at least 8 pixels");
+        }
+        let model_paths = match models {
+            Some(m) if m.is_file() => vec![m],
+            Some(m) => resolve_models(&RunArgs {
+                models: Some(m),
+                ..Default::default()
+            })?,
+            None => resolve_models(&RunArgs::default())?,
+        };
+        let device = stylecast::parse_device(&device)?;
+        let precision: Precision = precision.parse()?;
+        let stylizers = model_paths
+            .iter()
+            .map(|m| Ok(Stylizer::load(m, &device, precision)?))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(p) = paintings.as_deref().filter(|p| !p.is_dir()) {
+            bail!("--paintings {}: not a folder", p.display());
+        }
+        let photos = files::collect_inputs(&input)?;
+        let img = sheet::build(&sheet::SheetArgs {
+            photos: &photos,
+            stylizers: &stylizers,
+            paintings: paintings.as_deref(),
+            stylize_side,
+            layout: sheet::Layout::new(cell_height, !no_labels),
+            quiet,
+        })?;
+        sheet::save(&img, &output)?;
+        if !quiet {
+            println!(
+                "{} photos x {} styles -> {} ({}x{})",
+                photos.len(),
+                stylizers.len(),
+                output.display(),
+                img.width(),
+                img.height()
+            );
+        }
+        return Ok(());
     }
     let args = cli.run;
     let precision: Precision = args.precision.parse()?;

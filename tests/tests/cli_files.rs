@@ -195,3 +195,74 @@ fn check_device_against_the_cpu_itself() {
         .unwrap_or_else(|| panic!("no noise floor line in:\n{out}"));
     assert!(floor > 0.0 && floor < 1.0, "noise floor {floor}");
 }
+
+#[test]
+fn edge_runtime_sheet_puts_each_photo_beside_each_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let src = load_rgb(&shared_dir().join("data/content/test/coffee.jpg")).unwrap();
+    for (name, w, h) in [("a.jpg", 90, 60), ("b.png", 40, 60)] {
+        image::imageops::resize(&src, w, h, image::imageops::FilterType::Triangle)
+            .save(photos.join(name))
+            .unwrap();
+    }
+    let paintings = dir.path().join("paintings");
+    std::fs::create_dir_all(&paintings).unwrap();
+    let red = image::RgbImage::from_pixel(30, 20, image::Rgb([255, 0, 0]));
+    red.save(paintings.join("starry_night.png")).unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(
+        stylecast_e2e::repo_root().join("models/starry_night.safetensors"),
+        models.join("starry_night.safetensors"),
+    )
+    .unwrap();
+    let out = dir.path().join("sheet.png");
+    let run = |extra: &[&str]| {
+        Command::new(bin("edge-runtime"))
+            .arg("sheet")
+            .arg("--input")
+            .arg(&photos)
+            .arg("--models")
+            .arg(&models)
+            .args(["--cell-height", "40", "--stylize-side", "64", "--quiet"])
+            .args(extra)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--paintings", paintings.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sheet = load_rgb(&out).unwrap();
+    // 2 columns (photo, the style) of 60x40 cells, 4 px gaps, a 20 px label strip;
+    // 3 rows: the painting, then the two photos.
+    assert_eq!(sheet.dimensions(), (2 * 60 + 3 * 4, 20 + 3 * 40 + 4 * 4));
+    let cell = |row: u32, col: u32| (4 + col * 64 + 30, 20 + 4 + row * 44 + 20);
+    // The painting sits over its style's column; the photo column's top cell is blank.
+    let (x, y) = cell(0, 1);
+    assert_eq!(sheet.get_pixel(x, y).0, [255, 0, 0]);
+    let (x, y) = cell(0, 0);
+    assert_eq!(sheet.get_pixel(x, y).0, [255, 255, 255]);
+    // The photo and its stylized copy differ (the style did something), neither blank.
+    let (x, y) = cell(1, 0);
+    let (p, s) = (sheet.get_pixel(x, y).0, sheet.get_pixel(x + 64, y).0);
+    assert_ne!(p, [255, 255, 255]);
+    assert_ne!(s, [255, 255, 255]);
+    assert_ne!(p, s);
+
+    // A missing photo or paintings folder is named.
+    let o = run(&["--paintings", "/nonexistent/paintings"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("/nonexistent/paintings") && e.contains("not a folder"),
+        "{e}"
+    );
+    std::fs::write(photos.join("broken.jpg"), b"not a jpeg").unwrap();
+    let o = run(&[]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("broken.jpg"), "{e}");
+}

@@ -1,0 +1,271 @@
+//! Before/after contact sheets: one row per photo (the photo, then each style), with the
+//! paintings in a top row when their images are at hand. What the README shows, made by a
+//! command rather than by hand, so a new style's sheet is one line away.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use image::imageops::{self, FilterType};
+use image::{Rgb, RgbImage};
+use stylecast::image_io::{is_image_path, load_rgb, resize_longer_side};
+use stylecast::{ModelMeta, StylizeOptions, Stylizer};
+
+use crate::live::overlay::{draw_text, text_size};
+
+/// Sheet geometry: every cell is `cell_width` x `cell_height`, images fitted inside.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub cell_width: u32,
+    pub cell_height: u32,
+    /// White space between cells.
+    pub gap: u32,
+    /// Height of the label strip above each column (0: no labels).
+    pub label_height: u32,
+}
+
+const BACKGROUND: Rgb<u8> = Rgb([255, 255, 255]);
+const INK: [u8; 3] = [40, 40, 40];
+
+impl Layout {
+    pub fn new(cell_height: u32, labels: bool) -> Self {
+        Self {
+            // Photos are mostly 4:3 or 3:2 landscape.
+            cell_width: cell_height * 3 / 2,
+            cell_height,
+            gap: 4,
+            label_height: if labels { 20 } else { 0 },
+        }
+    }
+
+    /// Size of a sheet of `rows` x `columns` cells.
+    pub fn size(&self, rows: u32, columns: u32) -> (u32, u32) {
+        (
+            columns * self.cell_width + (columns + 1) * self.gap,
+            self.label_height + rows * self.cell_height + (rows + 1) * self.gap,
+        )
+    }
+
+    /// Top-left corner of cell (row, column).
+    pub fn origin(&self, row: u32, column: u32) -> (u32, u32) {
+        (
+            self.gap + column * (self.cell_width + self.gap),
+            self.label_height + self.gap + row * (self.cell_height + self.gap),
+        )
+    }
+}
+
+/// `img` scaled to fit a `w` x `h` box, aspect kept.
+pub fn fit(img: &RgbImage, w: u32, h: u32) -> RgbImage {
+    let s = (w as f64 / img.width() as f64).min(h as f64 / img.height() as f64);
+    let (nw, nh) = (
+        ((img.width() as f64 * s).round() as u32).clamp(1, w),
+        ((img.height() as f64 * s).round() as u32).clamp(1, h),
+    );
+    imageops::resize(img, nw, nh, FilterType::Lanczos3)
+}
+
+/// Lays out `cells[row][column]` (None: left blank), each centred in its cell, with
+/// `labels` over the columns.
+pub fn compose(cells: &[Vec<Option<RgbImage>>], labels: &[String], layout: &Layout) -> RgbImage {
+    let rows = cells.len() as u32;
+    let columns = cells.iter().map(Vec::len).max().unwrap_or(0) as u32;
+    let (w, h) = layout.size(rows, columns);
+    let mut sheet = RgbImage::from_pixel(w, h, BACKGROUND);
+    for (r, row) in cells.iter().enumerate() {
+        for (c, img) in row.iter().enumerate() {
+            let Some(img) = img else { continue };
+            let thumb = fit(img, layout.cell_width, layout.cell_height);
+            let (x, y) = layout.origin(r as u32, c as u32);
+            let dx = (layout.cell_width - thumb.width()) / 2;
+            let dy = (layout.cell_height - thumb.height()) / 2;
+            imageops::overlay(&mut sheet, &thumb, (x + dx) as i64, (y + dy) as i64);
+        }
+    }
+    if layout.label_height > 0 {
+        for (c, label) in labels.iter().enumerate().take(columns as usize) {
+            // Long names are cut to the cell (8 px per character).
+            let max_chars = (layout.cell_width / 8) as usize;
+            let text: String = label.chars().take(max_chars).collect();
+            let (tw, th) = text_size(&text, 1);
+            let (x, _) = layout.origin(0, c as u32);
+            let x = x + (layout.cell_width.saturating_sub(tw as u32)) / 2;
+            let y = (layout.label_height.saturating_sub(th as u32)) / 2 + layout.gap / 2;
+            draw_text(&mut sheet, x as usize, y as usize, &text, 1, INK);
+        }
+    }
+    sheet
+}
+
+/// The painting a model was trained on, looked up in `dir`: the file named in its metadata
+/// (`training.style_image`), else `<style>.jpg|.jpeg|.png|.webp`.
+pub fn find_painting(dir: &Path, meta: &ModelMeta) -> Option<PathBuf> {
+    let named = meta
+        .training
+        .as_ref()
+        .and_then(|t| t.get("style_image"))
+        .and_then(|v| v.as_str())
+        .map(|n| dir.join(n));
+    named
+        .into_iter()
+        .chain(
+            ["jpg", "jpeg", "png", "webp"]
+                .iter()
+                .map(|e| dir.join(format!("{}.{e}", meta.style))),
+        )
+        .find(|p| p.is_file() && is_image_path(p))
+}
+
+/// What to put on a sheet.
+pub struct SheetArgs<'a> {
+    pub photos: &'a [PathBuf],
+    pub stylizers: &'a [Stylizer],
+    /// Folder of paintings for the top row, if any.
+    pub paintings: Option<&'a Path>,
+    /// Photos are stylized at this longer side, then shrunk into their cells.
+    pub stylize_side: u32,
+    pub layout: Layout,
+    pub quiet: bool,
+}
+
+/// Stylizes every photo with every model and composes the sheet.
+pub fn build(args: &SheetArgs) -> Result<RgbImage> {
+    let mut cells: Vec<Vec<Option<RgbImage>>> = Vec::new();
+    let mut labels = vec!["photo".to_string()];
+    labels.extend(args.stylizers.iter().map(|s| s.meta().style.clone()));
+    if let Some(dir) = args.paintings {
+        let mut row = vec![None];
+        for s in args.stylizers {
+            let found = find_painting(dir, s.meta());
+            if found.is_none() && !args.quiet {
+                eprintln!(
+                    "note: no painting for {} in {} (looked for its style image by name)",
+                    s.meta().style,
+                    dir.display()
+                );
+            }
+            row.push(found.map(|p| load_rgb(&p)).transpose()?);
+        }
+        cells.push(row);
+    }
+    let pb = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new((args.photos.len() * args.stylizers.len()) as u64)
+    };
+    let opts = StylizeOptions::default();
+    for photo in args.photos {
+        let img = load_rgb(photo)?;
+        let img = if img.width().max(img.height()) > args.stylize_side {
+            resize_longer_side(&img, args.stylize_side)
+        } else {
+            img
+        };
+        let mut row = vec![Some(img.clone())];
+        for s in args.stylizers {
+            let out = s.stylize(&img, &opts).with_context(|| {
+                format!(
+                    "{}: stylizing with {} failed",
+                    photo.display(),
+                    s.meta().style
+                )
+            })?;
+            row.push(Some(out));
+            pb.inc(1);
+        }
+        cells.push(row);
+    }
+    pb.finish_and_clear();
+    Ok(compose(&cells, &labels, &args.layout))
+}
+
+/// Writes the sheet as JPEG (`.jpg`/`.jpeg`, quality 90: a sheet of paintings is large as
+/// PNG) or PNG (anything else).
+pub fn save(sheet: &RgbImage, path: &Path) -> Result<()> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create folder", dir.display()))?;
+    }
+    if ext == "jpg" || ext == "jpeg" {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(sheet)
+            .with_context(|| format!("{}: encoding JPEG", path.display()))?;
+        stylecast::atomic_write(path, &bytes)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok(())
+    } else {
+        Ok(stylecast::image_io::save_png(sheet, path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(w: u32, h: u32, c: [u8; 3]) -> RgbImage {
+        RgbImage::from_pixel(w, h, Rgb(c))
+    }
+
+    #[test]
+    fn cells_are_fitted_centred_and_aligned() {
+        let layout = Layout::new(40, true);
+        assert_eq!(layout.cell_width, 60);
+        let cells = vec![
+            vec![None, Some(solid(30, 60, [255, 0, 0]))],
+            vec![
+                Some(solid(120, 40, [0, 0, 255])),
+                Some(solid(6, 4, [0, 255, 0])),
+            ],
+        ];
+        let sheet = compose(&cells, &["photo".into(), "red".into()], &layout);
+        assert_eq!(sheet.dimensions(), layout.size(2, 2));
+        assert_eq!(sheet.dimensions(), (2 * 60 + 3 * 4, 20 + 2 * 40 + 3 * 4));
+        // Row 0, column 0 is blank; column 1 holds the tall red image, 20 px wide, centred.
+        let (x0, y0) = layout.origin(0, 0);
+        assert_eq!(sheet.get_pixel(x0 + 30, y0 + 20).0, [255, 255, 255]);
+        let (x1, y1) = layout.origin(0, 1);
+        assert_eq!(sheet.get_pixel(x1 + 30, y1 + 20).0, [255, 0, 0]);
+        assert_eq!(sheet.get_pixel(x1 + 5, y1 + 20).0, [255, 255, 255]);
+        // The wide blue image fills its cell's width, letterboxed top and bottom.
+        let (x2, y2) = layout.origin(1, 0);
+        assert_eq!(sheet.get_pixel(x2 + 1, y2 + 20).0, [0, 0, 255]);
+        assert_eq!(sheet.get_pixel(x2 + 30, y2 + 2).0, [255, 255, 255]);
+        // A small image is scaled up to fill the cell.
+        let (x3, y3) = layout.origin(1, 1);
+        assert_eq!(sheet.get_pixel(x3 + 2, y3 + 20).0, [0, 255, 0]);
+        // Labels draw ink in the strip above the columns.
+        let ink = (0..sheet.width())
+            .flat_map(|x| (0..20).map(move |y| (x, y)))
+            .filter(|&(x, y)| sheet.get_pixel(x, y).0 == INK)
+            .count();
+        assert!(ink > 20, "no label pixels");
+    }
+
+    #[test]
+    fn paintings_are_found_by_the_metadata_name_then_the_style_name() {
+        let dir = tempfile::tempdir().unwrap();
+        solid(4, 4, [1, 2, 3])
+            .save(dir.path().join("wave.png"))
+            .unwrap();
+        solid(4, 4, [1, 2, 3])
+            .save(dir.path().join("scream.jpg"))
+            .unwrap();
+        let mut meta = ModelMeta::new("the_wave", Default::default());
+        meta.training = Some(serde_json::json!({ "style_image": "wave.png" }));
+        assert_eq!(
+            find_painting(dir.path(), &meta),
+            Some(dir.path().join("wave.png"))
+        );
+        let meta = ModelMeta::new("scream", Default::default());
+        assert_eq!(
+            find_painting(dir.path(), &meta),
+            Some(dir.path().join("scream.jpg"))
+        );
+        let meta = ModelMeta::new("candy", Default::default());
+        assert_eq!(find_painting(dir.path(), &meta), None);
+    }
+}
