@@ -87,8 +87,9 @@ impl Module for Conv2d {
         let ConvParams { stride, padding } = self.params;
         // Only build the gradient path when something upstream is being differentiated.
         let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());
+        // cuDNN takes the dtypes the network runs in on CUDA; others keep candle's path.
         #[cfg(feature = "cudnn")]
-        if x.device().is_cuda() {
+        if x.device().is_cuda() && matches!(x.dtype(), DType::F32 | DType::F16) {
             let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
             return self.add_bias(y);
         }

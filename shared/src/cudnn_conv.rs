@@ -68,8 +68,8 @@ enum Algo {
 }
 
 /// The algorithm for `key` and its workspace bytes: cuDNN's heuristic pick on first use
-/// (`fallback` when that needs more than [`MAX_WORKSPACE`]), the cached choice afterwards.
-/// `wrap`/`unwrap` move the pass's algorithm type in and out of [`Algo`].
+/// (`fallback` when the pick fails or needs more than [`MAX_WORKSPACE`]), the cached choice
+/// afterwards. `wrap`/`unwrap` move the pass's algorithm type in and out of [`Algo`].
 fn plan<A: Copy>(
     key: PlanKey,
     wrap: fn(A) -> Algo,
@@ -82,14 +82,39 @@ fn plan<A: Copy>(
     if let Some((algo, bytes)) = cached.and_then(|(a, n)| unwrap(a).map(|a| (a, n))) {
         return Ok((algo, bytes));
     }
-    let mut algo = pick()?;
-    let mut bytes = workspace(algo)?;
-    if bytes > MAX_WORKSPACE {
-        algo = fallback;
-        bytes = workspace(algo)?;
-    }
+    let picked = pick().and_then(|a| Ok((a, workspace(a)?)));
+    let (algo, bytes) = match picked {
+        Ok((a, n)) if n <= MAX_WORKSPACE => (a, n),
+        _ => (fallback, workspace(fallback)?),
+    };
     PLANS.with(|m| m.borrow_mut().insert(key, (wrap(algo), bytes)));
     Ok((algo, bytes))
+}
+
+/// Plans (see [`plan`]) and launches one pass. cuDNN's heuristics can name an algorithm
+/// that its launch then refuses for the shape (pytorch/pytorch#31336): then the fallback
+/// runs, and is what the cache keeps for that shape.
+#[allow(clippy::too_many_arguments)]
+fn plan_and_launch<A: Copy + PartialEq + std::fmt::Debug>(
+    dev: &CudaDevice,
+    key: PlanKey,
+    wrap: fn(A) -> Algo,
+    unwrap: fn(Algo) -> Option<A>,
+    pick: impl FnOnce() -> Result<A>,
+    workspace: impl Fn(A) -> Result<usize>,
+    fallback: A,
+    mut launch: impl FnMut(A, Option<&mut CudaSlice<u8>>) -> Result<()>,
+) -> Result<()> {
+    let (algo, bytes) = plan(key, wrap, unwrap, pick, &workspace, fallback)?;
+    match with_workspace(dev, bytes, |ws| launch(algo, ws)) {
+        Err(err) if algo != fallback => {
+            eprintln!("cudnn conv2d: {algo:?} refused for {key:?} ({err}); using {fallback:?}");
+            let fb_bytes = workspace(fallback)?;
+            PLANS.with(|m| m.borrow_mut().insert(key, (wrap(fallback), fb_bytes)));
+            with_workspace(dev, fb_bytes, |ws| launch(fallback, ws))
+        }
+        r => r,
+    }
 }
 
 thread_local! {
@@ -143,10 +168,19 @@ fn dims4(l: &Layout) -> Result<[usize; 4]> {
     Ok([a, b, c, d])
 }
 
-fn out_dims(x: [usize; 4], w: [usize; 4], p: ConvParams) -> [usize; 4] {
-    let h = (x[2] + 2 * p.padding - w[2]) / p.stride + 1;
-    let wd = (x[3] + 2 * p.padding - w[3]) / p.stride + 1;
-    [x[0], w[0], h, wd]
+/// The output's dims, or an error for shapes no convolution has (cuDNN would read out of
+/// bounds or refuse them less clearly).
+fn out_dims(x: [usize; 4], w: [usize; 4], p: ConvParams) -> Result<[usize; 4]> {
+    let (hp, wp) = (x[2] + 2 * p.padding, x[3] + 2 * p.padding);
+    if x[1] != w[1] || hp < w[2] || wp < w[3] || p.stride == 0 {
+        candle_core::bail!("cudnn conv2d: no convolution of x {x:?} by w {w:?} with {p:?}");
+    }
+    Ok([
+        x[0],
+        w[0],
+        (hp - w[2]) / p.stride + 1,
+        (wp - w[3]) / p.stride + 1,
+    ])
 }
 
 fn i32s(d: [usize; 4]) -> [i32; 4] {
@@ -208,7 +242,7 @@ impl Call<'_> {
             .map_err(e)?;
         conv.set_math_type(math).map_err(e)?;
         let nchw = sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
-        let y_dims = out_dims(self.x, self.w, p);
+        let y_dims = out_dims(self.x, self.w, p)?;
         let xd = cudnn.create_4d_tensor::<T>(nchw, i32s(self.x)).map_err(e)?;
         let wd = cudnn.create_4d_filter::<T>(nchw, i32s(self.w)).map_err(e)?;
         let yd = cudnn.create_4d_tensor::<T>(nchw, i32s(y_dims)).map_err(e)?;
@@ -237,7 +271,8 @@ impl Call<'_> {
                     w: &wd,
                     y: &yd,
                 };
-                let (algo, bytes) = plan(
+                plan_and_launch(
+                    dev,
                     key,
                     Algo::Forward,
                     |a| match a {
@@ -247,10 +282,8 @@ impl Call<'_> {
                     || op.pick_algorithm().map_err(e),
                     |a| op.get_workspace_size(a).map_err(e),
                     A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                    |algo, ws| unsafe { op.launch(algo, ws, scale, &a, &b, &mut out).map_err(e) },
                 )?;
-                with_workspace(dev, bytes, |ws| unsafe {
-                    op.launch(algo, ws, scale, &a, &b, &mut out).map_err(e)
-                })?;
             }
             Pass::BackwardData => {
                 use sys::cudnnConvolutionBwdDataAlgo_t as A;
@@ -260,7 +293,9 @@ impl Call<'_> {
                     w: &wd,
                     dy: &yd,
                 };
-                let (algo, bytes) = plan(
+                // a = dy, b = w
+                plan_and_launch(
+                    dev,
                     key,
                     Algo::BackwardData,
                     |a| match a {
@@ -270,11 +305,8 @@ impl Call<'_> {
                     || op.pick_algorithm().map_err(e),
                     |a| op.get_workspace_size(a).map_err(e),
                     A::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+                    |algo, ws| unsafe { op.launch(algo, ws, scale, &mut out, &b, &a).map_err(e) },
                 )?;
-                // a = dy, b = w
-                with_workspace(dev, bytes, |ws| unsafe {
-                    op.launch(algo, ws, scale, &mut out, &b, &a).map_err(e)
-                })?;
             }
             Pass::BackwardFilter => {
                 use sys::cudnnConvolutionBwdFilterAlgo_t as A;
@@ -284,7 +316,9 @@ impl Call<'_> {
                     dw: &wd,
                     dy: &yd,
                 };
-                let (algo, bytes) = plan(
+                // a = x, b = dy
+                plan_and_launch(
+                    dev,
                     key,
                     Algo::BackwardFilter,
                     |a| match a {
@@ -294,11 +328,8 @@ impl Call<'_> {
                     || op.pick_algorithm().map_err(e),
                     |a| op.get_workspace_size(a).map_err(e),
                     A::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+                    |algo, ws| unsafe { op.launch(algo, ws, scale, &a, &mut out, &b).map_err(e) },
                 )?;
-                // a = x, b = dy
-                with_workspace(dev, bytes, |ws| unsafe {
-                    op.launch(algo, ws, scale, &a, &mut out, &b).map_err(e)
-                })?;
             }
         }
         Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
@@ -338,7 +369,7 @@ impl CustomOp2 for CudnnConv {
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
         let (x, w) = (dims4(l1)?, dims4(l2)?);
-        let out = out_dims(x, w, self.params);
+        let out = out_dims(x, w, self.params)?;
         let st = Call {
             pass: Pass::Forward,
             params: self.params,
@@ -417,10 +448,17 @@ impl CustomOp2 for CudnnBackward {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (x, w) = match self.pass {
-            Pass::BackwardData => (self.other, dims4(l2)?),
-            _ => (dims4(l1)?, self.other),
+        let (x, w, dy) = match self.pass {
+            Pass::BackwardData => (self.other, dims4(l2)?, dims4(l1)?),
+            _ => (dims4(l1)?, self.other, dims4(l2)?),
         };
+        // The dy descriptor is built from x and w: a gradient of another shape would be
+        // read out of bounds.
+        if dy != out_dims(x, w, self.params)? {
+            candle_core::bail!(
+                "cudnn conv2d backward: gradient {dy:?} is not the output of x {x:?} by w {w:?}"
+            );
+        }
         let st = Call {
             pass: self.pass,
             params: self.params,
@@ -439,7 +477,7 @@ impl CustomOp2 for CudnnBackward {
 mod tests {
     use super::*;
     use crate::test_util::max_rel as rel;
-    use candle_core::{Device, Var};
+    use candle_core::{Device, Module, Var};
 
     /// cuDNN against the CPU path (which the conformance tests hold to PyTorch): output, input
     /// gradient, kernel gradient, for the network's shapes. Needs a CUDA device: on the GPU
@@ -463,11 +501,13 @@ mod tests {
             let run = |d: &Device, cudnn: bool| {
                 let xv = Var::from_tensor(&x.to_device(d).unwrap()).unwrap();
                 let wv = Var::from_tensor(&w.to_device(d).unwrap()).unwrap();
+                // The reference is the crate's CPU convolution: candle's own conv2d backward
+                // fails (shape mismatch) on case 2, whose stride leaves a remainder in H only.
                 let y = if cudnn {
                     conv2d(xv.as_tensor(), wv.as_tensor(), p, false).unwrap()
                 } else {
-                    xv.as_tensor()
-                        .conv2d(wv.as_tensor(), padding, stride, 1, 1)
+                    crate::conv::Conv2d::new(wv.as_tensor().clone(), None, p, false)
+                        .forward(xv.as_tensor())
                         .unwrap()
                 };
                 // A loss whose gradient differs per position.
