@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use stylecast::model_file::serialize_tensors;
+use stylecast::{ModelFile, ModelMeta};
 
 use crate::adam::Adam;
 use crate::model::Trainable;
@@ -51,6 +52,39 @@ pub struct Loaded {
     pub params: HashMap<String, Tensor>,
     pub m: HashMap<String, Tensor>,
     pub v: HashMap<String, Tensor>,
+}
+
+/// The model a checkpoint holds, as of its step: for trying a run's current state on a
+/// device without finishing (or resuming) it. Its metadata says it came from a checkpoint.
+pub fn to_model(path: &Path) -> Result<ModelFile> {
+    let c = load(path, &Device::Cpu)?;
+    let o = &c.state.options;
+    stylecast::model_file::validate(&c.params, &o.net, path)
+        .with_context(|| format!("{}: checkpoint weights", path.display()))?;
+    let mut training = crate::train::run_metadata(o, c.state.step, c.state.init.as_ref());
+    training.insert(
+        "from_checkpoint".into(),
+        serde_json::json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),
+    );
+    let mut meta = ModelMeta::new(&o.style_name, o.net);
+    meta.training = Some(training.into());
+    Ok(ModelFile {
+        meta,
+        tensors: c.params,
+    })
+}
+
+/// Whether `path` is a training checkpoint (by its metadata; unreadable files are not).
+pub fn is_checkpoint(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    safetensors::SafeTensors::read_metadata(&bytes).is_ok_and(|(_, h)| {
+        h.metadata()
+            .as_ref()
+            .and_then(|m| m.get("format"))
+            .is_some_and(|f| f == CHECKPOINT_FORMAT)
+    })
 }
 
 pub fn load(path: &Path, device: &Device) -> Result<Loaded> {

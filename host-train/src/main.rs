@@ -56,9 +56,10 @@ enum Command {
         #[arg(long)]
         vgg: Option<PathBuf>,
     },
-    /// Re-save a model, e.g. as an f16 copy for devices.
+    /// Re-save a model, e.g. as an f16 copy for devices, or turn a training checkpoint into a
+    /// model (a run's current state, without finishing it).
     Export {
-        /// The model to read.
+        /// The model, or a training checkpoint (NAME.run/checkpoint.safetensors), to read.
         input: PathBuf,
         /// The model to write.
         output: PathBuf,
@@ -295,7 +296,11 @@ fn main() -> Result<()> {
             f16,
             f32: _,
         } => {
-            let m = ModelFile::load(&input, &Device::Cpu)?;
+            let m = if host_train::checkpoint::is_checkpoint(&input) {
+                host_train::checkpoint::to_model(&input)?
+            } else {
+                ModelFile::load(&input, &Device::Cpu)?
+            };
             let m = m.to_dtype(if f16 { DType::F16 } else { DType::F32 })?;
             m.save(&output)?;
             let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);

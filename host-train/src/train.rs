@@ -321,34 +321,27 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             init: init.clone(),
         },
     )?;
-    let prior_steps = init
-        .as_ref()
-        .and_then(|i| i.get("steps"))
-        .and_then(|s| s.as_u64())
-        .unwrap_or(0);
-    let training = serde_json::json!({
-        "steps": total,
-        // Steps including those of the --init model (equal to `steps` without one).
-        "total_steps": prior_steps + total,
-        "init": init,
-        "batch_size": opts.batch_size,
-        "image_size": opts.image_size,
-        "style_size": opts.style_size,
-        "lr": opts.lr,
-        "seed": opts.seed,
-        "style_image": opts.style.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "style_sha256": style_hash,
-        "dataset": opts.dataset.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "dataset_images": ds.len(),
-        "skipped_images": ds.skipped_count.load(Ordering::Relaxed),
-        "loss": opts.loss,
-        "final": last,
-        "vgg": vgg_path.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "device": opts.device,
-        "seconds": t0.elapsed().as_secs_f64(),
-    });
+    let mut training = run_metadata(opts, total, init.as_ref());
+    for (k, v) in [
+        ("style_sha256", serde_json::json!(style_hash)),
+        ("dataset_images", serde_json::json!(ds.len())),
+        (
+            "skipped_images",
+            serde_json::json!(ds.skipped_count.load(Ordering::Relaxed)),
+        ),
+        ("final", serde_json::json!(last)),
+        (
+            "vgg",
+            serde_json::json!(vgg_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())),
+        ),
+        ("seconds", serde_json::json!(t0.elapsed().as_secs_f64())),
+    ] {
+        training.insert(k.into(), v);
+    }
     let mut meta = ModelMeta::new(&opts.style_name, opts.net);
-    meta.training = Some(training);
+    meta.training = Some(training.into());
     let mf = ModelFile {
         meta,
         tensors: model.weights(),
@@ -361,6 +354,40 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
     }
     Ok(Outcome::Finished { steps: total, last })
+}
+
+/// What a model's `training` metadata says of the run that made it after `steps` steps:
+/// the options that shaped it and where its weights started (the end of a run adds the
+/// style image's hash, the final losses and timings).
+pub fn run_metadata(
+    opts: &TrainOptions,
+    steps: u64,
+    init: Option<&serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let prior_steps = init
+        .and_then(|i| i.get("steps"))
+        .and_then(|s| s.as_u64())
+        .unwrap_or(0);
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let v = serde_json::json!({
+        "steps": steps,
+        // Steps including those of the --init model (equal to `steps` without one).
+        "total_steps": prior_steps + steps,
+        "init": init,
+        "batch_size": opts.batch_size,
+        "image_size": opts.image_size,
+        "style_size": opts.style_size,
+        "lr": opts.lr,
+        "seed": opts.seed,
+        "style_image": name(&opts.style),
+        "dataset": name(&opts.dataset),
+        "loss": opts.loss,
+        "device": opts.device,
+    });
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("a json! object literal"),
+    }
 }
 
 /// Loads `path`'s weights into `model` (f32 or f16 files; a network shape other than

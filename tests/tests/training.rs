@@ -287,3 +287,51 @@ fn init_starts_from_a_model_and_records_it() {
     );
     assert!(!small.out.exists() && !bogus.out.exists());
 }
+
+#[test]
+fn a_checkpoint_exports_as_a_model_of_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 2);
+    let o = options(dir.path(), &ds, "partial.safetensors", 32, 1, 5);
+    // Ctrl-C during the first step: a checkpoint at step 1, no model.
+    let Outcome::Interrupted { checkpoint, .. } =
+        train(&o, None, Arc::new(AtomicBool::new(true))).unwrap()
+    else {
+        panic!("expected an interruption");
+    };
+    assert!(!o.out.exists());
+    let exported = dir.path().join("exported.f16.safetensors");
+    let run = std::process::Command::new(stylecast_e2e::bin("host-train"))
+        .arg("export")
+        .arg("--f16")
+        .arg(&checkpoint)
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let saved = host_train::checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
+    let m = ModelFile::load(&exported, &Device::Cpu).unwrap();
+    assert_eq!(m.meta.style, "starry_night");
+    let t = m.meta.training.as_ref().unwrap();
+    assert_eq!(t["steps"], 1);
+    assert_eq!(t["from_checkpoint"], "checkpoint.safetensors");
+    assert_eq!(m.tensors.len(), saved.params.len());
+    for (name, p) in &saved.params {
+        let want = stylecast_e2e::to_f32_vec(&p.to_dtype(candle_core::DType::F16).unwrap());
+        assert!(
+            stylecast_e2e::to_f32_vec(&m.tensors[name]) == want,
+            "{name}"
+        );
+    }
+    // The exported model is what a resume would have continued from: it stylizes.
+    let s = stylecast::Stylizer::load(&exported, &Device::Cpu, stylecast::Precision::F32).unwrap();
+    let img = image::RgbImage::from_pixel(16, 12, image::Rgb([90, 120, 200]));
+    assert_eq!(
+        s.stylize(&img, &Default::default()).unwrap().dimensions(),
+        (16, 12)
+    );
+}
