@@ -12,6 +12,8 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for input in inputs {
         if input.is_dir() {
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
+                // Symlinked photos count (a kiosk's slideshow folder is often links).
+                .follow_links(true)
                 .into_iter()
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_file() && is_image_path(e.path()))

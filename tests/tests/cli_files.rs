@@ -21,6 +21,8 @@ fn edge_runtime_stylizes_files_and_folders_like_the_library() {
         .save(photos.join("c.webp"))
         .unwrap();
     std::fs::write(photos.join("notes.txt"), "ignored").unwrap();
+    // A symlinked photo counts like a file.
+    std::os::unix::fs::symlink(photos.join("a.jpg"), photos.join("d.jpg")).unwrap();
     let out = dir.path().join("out");
     let model = conformance("transformer_net/model.safetensors");
     let o = Command::new(bin("edge-runtime"))
@@ -38,7 +40,10 @@ fn edge_runtime_stylizes_files_and_folders_like_the_library() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["a_model.png", "b_model.png", "c_model.png"]);
+    assert_eq!(
+        names,
+        vec!["a_model.png", "b_model.png", "c_model.png", "d_model.png"]
+    );
     let s = Stylizer::load(&model, &Device::Cpu, Precision::F32).unwrap();
     let want = s
         .stylize(

@@ -256,6 +256,8 @@ impl StillSource {
     pub fn open(path: &Path, fps: u32) -> Result<Self> {
         let paths = if path.is_dir() {
             let mut v: Vec<PathBuf> = walkdir::WalkDir::new(path)
+                // Symlinked photos count (a kiosk's slideshow folder is often links).
+                .follow_links(true)
                 .into_iter()
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
