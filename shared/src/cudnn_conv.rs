@@ -67,33 +67,11 @@ enum Algo {
     BackwardFilter(sys::cudnnConvolutionBwdFilterAlgo_t),
 }
 
-/// The algorithm for `key` and its workspace bytes: cuDNN's heuristic pick on first use
-/// (`fallback` when the pick fails or needs more than [`MAX_WORKSPACE`]), the cached choice
-/// afterwards. `wrap`/`unwrap` move the pass's algorithm type in and out of [`Algo`].
-fn plan<A: Copy>(
-    key: PlanKey,
-    wrap: fn(A) -> Algo,
-    unwrap: fn(Algo) -> Option<A>,
-    pick: impl FnOnce() -> Result<A>,
-    workspace: impl Fn(A) -> Result<usize>,
-    fallback: A,
-) -> Result<(A, usize)> {
-    let cached = PLANS.with(|m| m.borrow().get(&key).copied());
-    if let Some((algo, bytes)) = cached.and_then(|(a, n)| unwrap(a).map(|a| (a, n))) {
-        return Ok((algo, bytes));
-    }
-    let picked = pick().and_then(|a| Ok((a, workspace(a)?)));
-    let (algo, bytes) = match picked {
-        Ok((a, n)) if n <= MAX_WORKSPACE => (a, n),
-        _ => (fallback, workspace(fallback)?),
-    };
-    PLANS.with(|m| m.borrow_mut().insert(key, (wrap(algo), bytes)));
-    Ok((algo, bytes))
-}
-
-/// Plans (see [`plan`]) and launches one pass. cuDNN's heuristics can name an algorithm
-/// that its launch then refuses for the shape (pytorch/pytorch#31336): then the fallback
-/// runs, and is what the cache keeps for that shape.
+/// Plans and launches one pass. The algorithm is cuDNN's heuristic pick on first use of a
+/// shape (`fallback` when the pick fails or needs more than [`MAX_WORKSPACE`]) and the cached
+/// choice afterwards; `wrap`/`unwrap` move the pass's algorithm type in and out of [`Algo`].
+/// cuDNN's heuristics can name an algorithm that its launch then refuses for the shape
+/// (pytorch/pytorch#31336): then the fallback runs, and is what the cache keeps.
 #[allow(clippy::too_many_arguments)]
 fn plan_and_launch<A: Copy + PartialEq + std::fmt::Debug>(
     dev: &CudaDevice,
@@ -105,7 +83,19 @@ fn plan_and_launch<A: Copy + PartialEq + std::fmt::Debug>(
     fallback: A,
     mut launch: impl FnMut(A, Option<&mut CudaSlice<u8>>) -> Result<()>,
 ) -> Result<()> {
-    let (algo, bytes) = plan(key, wrap, unwrap, pick, &workspace, fallback)?;
+    let cached = PLANS.with(|m| m.borrow().get(&key).copied());
+    let (algo, bytes) = match cached.and_then(|(a, n)| unwrap(a).map(|a| (a, n))) {
+        Some(plan) => plan,
+        None => {
+            let picked = pick().and_then(|a| Ok((a, workspace(a)?)));
+            let plan = match picked {
+                Ok((a, n)) if n <= MAX_WORKSPACE => (a, n),
+                _ => (fallback, workspace(fallback)?),
+            };
+            PLANS.with(|m| m.borrow_mut().insert(key, (wrap(plan.0), plan.1)));
+            plan
+        }
+    };
     match with_workspace(dev, bytes, |ws| launch(algo, ws)) {
         Err(err) if algo != fallback => {
             eprintln!("cudnn conv2d: {algo:?} refused for {key:?} ({err}); using {fallback:?}");
