@@ -322,23 +322,15 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         },
     )?;
     let mut training = run_metadata(opts, total, init.as_ref());
-    for (k, v) in [
-        ("style_sha256", serde_json::json!(style_hash)),
-        ("dataset_images", serde_json::json!(ds.len())),
-        (
-            "skipped_images",
-            serde_json::json!(ds.skipped_count.load(Ordering::Relaxed)),
-        ),
-        ("final", serde_json::json!(last)),
-        (
-            "vgg",
-            serde_json::json!(vgg_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())),
-        ),
-        ("seconds", serde_json::json!(t0.elapsed().as_secs_f64())),
-    ] {
-        training.insert(k.into(), v);
+    if let serde_json::Value::Object(end) = serde_json::json!({
+        "style_sha256": style_hash,
+        "dataset_images": ds.len(),
+        "skipped_images": ds.skipped_count.load(Ordering::Relaxed),
+        "final": last,
+        "vgg": vgg_path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "seconds": t0.elapsed().as_secs_f64(),
+    }) {
+        training.extend(end);
     }
     let mut meta = ModelMeta::new(&opts.style_name, opts.net);
     meta.training = Some(training.into());
