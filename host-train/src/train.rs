@@ -383,7 +383,8 @@ pub fn run_metadata(
 }
 
 /// Loads `path`'s weights into `model` (f32 or f16 files; a network shape other than
-/// `net` is an error) and describes it for the metadata: file, style, prior steps.
+/// `net` is an error) and describes it for the metadata: file, style, prior steps, and
+/// its own training record, so a model trained in stages keeps the history of each.
 fn init_from_model(model: &Trainable, path: &Path, net: &NetConfig) -> Result<serde_json::Value> {
     let mf = ModelFile::load(path, &Device::Cpu)
         .with_context(|| format!("--init {}", path.display()))?;
@@ -411,6 +412,8 @@ fn init_from_model(model: &Trainable, path: &Path, net: &NetConfig) -> Result<se
         "style": mf.meta.style,
         "steps": prior,
         "dtype": format!("{:?}", mf.dtype()).to_lowercase(),
+        // The model's own training record (and so, nested, every earlier stage's).
+        "training": mf.meta.training,
     }))
 }
 
