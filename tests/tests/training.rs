@@ -268,7 +268,10 @@ fn init_starts_from_a_model_and_records_it() {
     assert_eq!(t["init"]["file"], "first.f16.safetensors");
     assert_eq!(t["init"]["steps"], 2);
     assert_eq!(t["init"]["dtype"], "f16");
-    assert_eq!(t["init"]["training"]["steps"], 2, "the first stage's record is kept");
+    assert_eq!(
+        t["init"]["training"]["steps"], 2,
+        "the first stage's record is kept"
+    );
     assert_eq!(t["init"]["training"]["seed"], 3);
 
     // A model of another network shape, or a file that is no model, names the file.
