@@ -26,6 +26,10 @@ pub struct CheckpointState {
     /// Where the weights started when `options.init` was given (see the model metadata).
     #[serde(default)]
     pub init: Option<serde_json::Value>,
+    /// Training seconds up to this checkpoint, summed over every resumed segment
+    /// (0 in checkpoints written before this field existed).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 pub fn save(path: &Path, model: &Trainable, adam: &Adam, state: &CheckpointState) -> Result<()> {
@@ -66,6 +70,9 @@ pub fn to_model(path: &Path) -> Result<ModelFile> {
         "from_checkpoint".into(),
         serde_json::json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),
     );
+    if c.state.seconds > 0.0 {
+        training.insert("seconds".into(), serde_json::json!(c.state.seconds));
+    }
     let mut meta = ModelMeta::new(&o.style_name, o.net);
     meta.training = Some(training.into());
     Ok(ModelFile {

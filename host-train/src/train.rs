@@ -172,6 +172,8 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     let mut start = 0u64;
     // Where the weights started, for the model's metadata (carried through resumes).
     let mut init: Option<serde_json::Value> = None;
+    // Seconds spent before this process (resumed runs), so the metadata counts the whole run.
+    let mut prior_seconds = 0.0;
     if let Some(ckpt) = resume {
         let loaded = checkpoint::load(ckpt, &device)?;
         let diff = opts.resume_mismatches(&loaded.state.options);
@@ -196,6 +198,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         adam.t = loaded.adam_t;
         start = loaded.state.step;
         init = loaded.state.init;
+        prior_seconds = loaded.state.seconds;
     } else if let Some(path) = &opts.init {
         init = Some(init_from_model(&model, path, &opts.net)?);
     }
@@ -283,6 +286,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
                     step: done,
                     options: opts.clone(),
                     init: init.clone(),
+                    seconds: prior_seconds + t0.elapsed().as_secs_f64(),
                 },
             )?;
         }
@@ -319,6 +323,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             step: total,
             options: opts.clone(),
             init: init.clone(),
+            seconds: prior_seconds + t0.elapsed().as_secs_f64(),
         },
     )?;
     let mut training = run_metadata(opts, total, init.as_ref());
@@ -328,7 +333,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         "skipped_images": ds.skipped_count.load(Ordering::Relaxed),
         "final": last,
         "vgg": vgg_path.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "seconds": t0.elapsed().as_secs_f64(),
+        "seconds": prior_seconds + t0.elapsed().as_secs_f64(),
     }) {
         training.extend(end);
     }

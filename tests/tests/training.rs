@@ -140,6 +140,26 @@ fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     v
 }
 
+/// Rewrites `seconds` in a checkpoint's saved state (the header only; tensors untouched).
+fn set_checkpoint_seconds(path: &Path, seconds: f64) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let md = &mut header["__metadata__"];
+    let mut state: serde_json::Value = serde_json::from_str(md["state"].as_str().unwrap()).unwrap();
+    assert!(state["seconds"].as_f64().unwrap() > 0.0, "checkpoints record their seconds");
+    state["seconds"] = seconds.into();
+    md["state"] = state.to_string().into();
+    let mut h = header.to_string().into_bytes();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&bytes[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
 #[test]
 fn resume_gives_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,8 +183,17 @@ fn resume_gives_identical_weights() {
         "an interrupted run must not write the final model"
     );
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
+    // The time so far travels in the checkpoint; pretend it was 1000 s, so the final
+    // model must count it besides the last segment's own time.
+    set_checkpoint_seconds(&b.checkpoint_path(), 1000.0);
     b.max_steps = Some(2 * k);
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
+    let t = ModelFile::load(&b.out, &Device::Cpu).unwrap().meta.training.unwrap();
+    let secs = t["seconds"].as_f64().unwrap();
+    assert!(
+        (1000.0..1500.0).contains(&secs),
+        "a resumed run's seconds should include the earlier segments: {secs}"
+    );
 
     let (wa, wb) = (weights(&a.out), weights(&b.out));
     for ((na, va), (nb, vb)) in wa.iter().zip(&wb) {
@@ -324,6 +353,8 @@ fn a_checkpoint_exports_as_a_model_of_its_step() {
     let t = m.meta.training.as_ref().unwrap();
     assert_eq!(t["steps"], 1);
     assert_eq!(t["from_checkpoint"], "checkpoint.safetensors");
+    assert_eq!(t["seconds"].as_f64(), Some(saved.state.seconds));
+    assert!(saved.state.seconds > 0.0);
     assert_eq!(m.tensors.len(), saved.params.len());
     for (name, p) in &saved.params {
         let want = stylecast_e2e::to_f32_vec(&p.to_dtype(candle_core::DType::F16).unwrap());
