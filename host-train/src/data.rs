@@ -117,15 +117,28 @@ impl Dataset {
     }
 }
 
-/// Short side to `size` (aspect kept), random square crop, random horizontal flip.
-pub fn augment(img: &RgbImage, size: u32, rng: &mut impl Rng) -> RgbImage {
+/// Short side to `size` (aspect kept; neither side below `size`).
+fn resize_short_side(img: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let s = size as f64 / w.min(h) as f64;
     let (nw, nh) = (
         ((w as f64 * s).round() as u32).max(size),
         ((h as f64 * s).round() as u32).max(size),
     );
-    let resized = image::imageops::resize(img, nw, nh, FilterType::Triangle);
+    image::imageops::resize(img, nw, nh, FilterType::Triangle)
+}
+
+/// Short side to `size`, then the centre square: the deterministic twin of [`augment`].
+pub fn center_square(img: &RgbImage, size: u32) -> RgbImage {
+    let resized = resize_short_side(img, size);
+    let (nw, nh) = resized.dimensions();
+    image::imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
+}
+
+/// Short side to `size` (aspect kept), random square crop, random horizontal flip.
+pub fn augment(img: &RgbImage, size: u32, rng: &mut impl Rng) -> RgbImage {
+    let resized = resize_short_side(img, size);
+    let (nw, nh) = resized.dimensions();
     let x = rng.gen_range(0..=nw - size);
     let y = rng.gen_range(0..=nh - size);
     let mut crop = image::imageops::crop_imm(&resized, x, y, size, size).to_image();

@@ -4,6 +4,7 @@ pub mod adam;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod eval;
 pub mod hub;
 pub mod loss;
 pub mod model;

@@ -48,6 +48,11 @@ enum Command {
     },
     /// Time training steps (ms/step) on random data: no dataset needed, only VGG weights.
     Bench(host_train::bench::BenchOptions),
+    /// Score models on photos they did not train on with the training losses: how far each
+    /// output is from the photo (content) and from its painting (style). For choosing a
+    /// --style-weight: e.g. `host-train eval models/ --photos ../shared/data/content/test
+    /// --styles ../shared/data/styles`.
+    Eval(host_train::eval::EvalOptions),
     /// Check a device (e.g. cuda) against the CPU on one training step: losses, every
     /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
     CheckDevice {
@@ -283,6 +288,7 @@ fn main() -> Result<()> {
             );
         }
         Command::Bench(options) => host_train::bench::run(&options)?,
+        Command::Eval(options) => host_train::eval::run(&options)?,
         Command::CheckDevice { device, vgg } => {
             let worst = host_train::bench::check_device(&device, vgg.as_deref())?;
             if worst > 1e-3 {

@@ -147,11 +147,14 @@ fn set_checkpoint_seconds(path: &Path, seconds: f64) {
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let md = &mut header["__metadata__"];
     let mut state: serde_json::Value = serde_json::from_str(md["state"].as_str().unwrap()).unwrap();
-    assert!(state["seconds"].as_f64().unwrap() > 0.0, "checkpoints record their seconds");
+    assert!(
+        state["seconds"].as_f64().unwrap() > 0.0,
+        "checkpoints record their seconds"
+    );
     state["seconds"] = seconds.into();
     md["state"] = state.to_string().into();
     let mut h = header.to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -188,7 +191,11 @@ fn resume_gives_identical_weights() {
     set_checkpoint_seconds(&b.checkpoint_path(), 1000.0);
     b.max_steps = Some(2 * k);
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
-    let t = ModelFile::load(&b.out, &Device::Cpu).unwrap().meta.training.unwrap();
+    let t = ModelFile::load(&b.out, &Device::Cpu)
+        .unwrap()
+        .meta
+        .training
+        .unwrap();
     let secs = t["seconds"].as_f64().unwrap();
     assert!(
         (1000.0..1500.0).contains(&secs),

@@ -1,0 +1,276 @@
+//! `host-train eval`: how much of the photo and how much of the painting a trained model
+//! keeps, measured with the training losses on photos it did not train on. The numbers
+//! behind choosing a style weight: the content loss says how far the output is from the
+//! photo (comparable across styles: the same photos, the same VGG layer), the style loss
+//! how far its Gram matrices are from its painting's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Tensor};
+use serde::Serialize;
+use stylecast::image_io::{image_to_tensor, is_image_path, load_rgb};
+use stylecast::{ModelFile, Precision, Stylizer};
+
+use crate::data::center_square;
+use crate::loss::{perceptual_losses, LossConfig, StyleTarget};
+use crate::train::load_style;
+use crate::vgg::{resolve_weights, Vgg16};
+
+/// Score models on photos with the training losses (content, style, TV).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalOptions {
+    /// Model files (.safetensors, f32 or f16), or folders of them.
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// Photos to score on, searched recursively: ones the models did not train on,
+    /// e.g. ../shared/data/content/test.
+    #[arg(long)]
+    pub photos: PathBuf,
+    /// Folder of the paintings. Each model's painting is the file its metadata names
+    /// (training.style_image), else STYLE.jpg/.jpeg/.png/.webp after its style name.
+    #[arg(long)]
+    pub styles: PathBuf,
+    /// Each photo is scaled so its short side is this, then cropped to the centre square
+    /// (as training crops).
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// The painting's longer side in pixels [default: the model's training --style-size].
+    #[arg(long)]
+    pub style_size: Option<u32>,
+    /// VGG-16 weights, as for `train`.
+    #[arg(long)]
+    pub vgg: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also write the scores to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// One model's mean losses over the photos (unweighted terms, as the conformance
+/// README defines them), and the weights it was trained with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Score {
+    pub model: PathBuf,
+    pub style: String,
+    /// Training steps including any `--init` model's (none for imported models).
+    pub steps: Option<u64>,
+    pub painting: PathBuf,
+    /// Whether the painting is the file the model was trained on (by SHA-256; `None` when
+    /// the metadata has no hash).
+    pub painting_matches: Option<bool>,
+    /// The model's training loss weights and layers (defaults when it records none).
+    pub loss: LossConfig,
+    pub photos: usize,
+    pub content: f64,
+    pub style_loss: f64,
+    pub tv: f64,
+}
+
+impl Score {
+    /// Weighted style over weighted content, with the model's own weights: the balance
+    /// its training pushed towards (above 1: the style term dominated).
+    pub fn balance(&self) -> f64 {
+        self.style_loss * self.loss.style_weight / (self.content * self.loss.content_weight)
+    }
+}
+
+/// Model files named directly or found (non-recursively) in the given folders, sorted.
+pub fn model_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}: cannot list the folder", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|e| e == "safetensors"))
+                .collect();
+            if found.is_empty() {
+                bail!("{}: no .safetensors models in this folder", p.display());
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        bail!("{}: photo folder not found", dir.display());
+    }
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
+        .map(|e| e.into_path())
+        .collect();
+    if files.is_empty() {
+        bail!(
+            "{}: no images (jpg, png, webp) found in this folder or below",
+            dir.display()
+        );
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The model's painting in `styles`: the file its metadata names, else one named after
+/// the style.
+fn find_painting(
+    model: &Path,
+    meta_file: Option<&str>,
+    style: &str,
+    styles: &Path,
+) -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    if let Some(name) = meta_file {
+        tried.push(name.to_string());
+    }
+    tried.extend(["jpg", "jpeg", "png", "webp"].map(|e| format!("{style}.{e}")));
+    for name in &tried {
+        let p = styles.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "{}: its painting is not in {} (looked for {}); pass --styles with the folder of paintings",
+        model.display(),
+        styles.display(),
+        tried.join(", ")
+    )
+}
+
+/// Scores every model on every photo.
+pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
+    if o.size < 16 || !o.size.is_multiple_of(4) {
+        bail!("--size {} must be a multiple of 4, at least 16", o.size);
+    }
+    let device = stylecast::parse_device(&o.device)?;
+    let vgg = Vgg16::load(&resolve_weights(o.vgg.as_deref())?, &device)?;
+    let models = model_files(&o.models)?;
+    let photos = photo_files(&o.photos)?
+        .iter()
+        .map(|p| {
+            let img = center_square(&load_rgb(p)?, o.size);
+            Ok(image_to_tensor(&img, &device, DType::F32)?)
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
+    let pb = indicatif::ProgressBar::new((models.len() * photos.len()) as u64);
+    let mut scores = Vec::new();
+    for path in &models {
+        let model = ModelFile::load(path, &device)?;
+        let training = model.meta.training.as_ref();
+        let field = |k: &str| training.and_then(|t| t.get(k));
+        let loss: LossConfig = match field("loss") {
+            Some(l) => serde_json::from_value(l.clone()).with_context(|| {
+                format!(
+                    "{}: unreadable training.loss in its metadata",
+                    path.display()
+                )
+            })?,
+            None => LossConfig::default(),
+        };
+        let painting = find_painting(
+            path,
+            field("style_image").and_then(|v| v.as_str()),
+            &model.meta.style,
+            &o.styles,
+        )?;
+        let style_size = o.style_size.or_else(|| {
+            field("style_size")
+                .and_then(|v| v.as_u64())
+                .map(|s| s as u32)
+        });
+        let (style_img, hash) = load_style(&painting, style_size, &device)?;
+        let target = StyleTarget::new(&vgg, &style_img, &loss)?;
+        // f32 compute whatever the file's dtype: the losses of the weights, not of f16 rounding.
+        let net = Stylizer::from_model(&model, &device, Precision::F32)?;
+        let (mut content, mut style_loss, mut tv) = (0.0, 0.0, 0.0);
+        for x in &photos {
+            let y = net.net().forward_raw(x)?;
+            let l = perceptual_losses(&vgg, &loss, &target, x, &y)?;
+            content += scalar(&l.content)?;
+            style_loss += scalar(&l.style)?;
+            tv += scalar(&l.tv)?;
+            pb.inc(1);
+        }
+        let n = photos.len() as f64;
+        scores.push(Score {
+            model: path.clone(),
+            style: model.meta.style.clone(),
+            steps: field("total_steps")
+                .or_else(|| field("steps"))
+                .and_then(|v| v.as_u64()),
+            painting,
+            painting_matches: field("style_sha256")
+                .and_then(|v| v.as_str())
+                .map(|h| h == hash),
+            loss,
+            photos: photos.len(),
+            content: content / n,
+            style_loss: style_loss / n,
+            tv: tv / n,
+        });
+    }
+    pb.finish_and_clear();
+    Ok(scores)
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// The scores as a table, one model per line.
+pub fn table(scores: &[Score]) -> String {
+    let mut s = format!(
+        "{:<28} {:>6} {:>12} {:>12} {:>12} {:>9}\n",
+        "model", "steps", "style weight", "content", "style", "balance"
+    );
+    for r in scores {
+        let name = r
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        s += &format!(
+            "{:<28} {:>6} {:>12.1e} {:>12.4e} {:>12.4e} {:>9.2}{}\n",
+            name,
+            r.steps.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            r.loss.style_weight,
+            r.content,
+            r.style_loss,
+            r.balance(),
+            if r.painting_matches == Some(false) {
+                "  (painting file differs by SHA-256 from the one trained on)"
+            } else {
+                ""
+            }
+        );
+    }
+    s
+}
+
+pub fn run(o: &EvalOptions) -> Result<()> {
+    let scores = evaluate(o)?;
+    print!("{}", table(&scores));
+    println!(
+        "content, style: unweighted mean losses over {} photos at {}x{} (content: how far from the photo, \
+         comparable across models; style: how far from its own painting). balance: weighted style / weighted \
+         content with the model's own weights.",
+        scores.first().map_or(0, |s| s.photos),
+        o.size,
+        o.size
+    );
+    if let Some(j) = &o.json {
+        stylecast::atomic_write(j, serde_json::to_string_pretty(&scores)?.as_bytes())
+            .with_context(|| format!("writing {}", j.display()))?;
+    }
+    Ok(())
+}
