@@ -28,15 +28,17 @@ LOG=$OUT/bench.txt
 #    small kernels, so several runs share it well), for a fixed time budget.
 #    Each continues the shipped model of its name (--init models/NAME.safetensors: its steps
 #    add up in the metadata's total_steps across sessions); FRESH=1 starts from scratch.
+#    A continued style keeps the loss weights and style size in its metadata (tuned per
+#    painting, see models/README.md); SW only applies to fresh runs.
 #    A new seed per session so the photos come in a new order.
-declare -A SW=( [starry_night]=1e10 [the_great_wave]=1e10 [the_scream]=1e10 [composition_vii]=1e10 )
+declare -A SW=( [starry_night]=1e10 [the_great_wave]=5e9 [the_scream]=1e10 [composition_vii]=5e9 )
 SEED=${SEED:-$(date +%s)}
 for s in "${!SW[@]}"; do
-  INIT=()
-  [ "${FRESH:-0}" = 1 ] || [ ! -f models/$s.safetensors ] || INIT=(--init models/$s.safetensors)
+  START=(--style-weight "${SW[$s]}" --style-size 512)
+  [ "${FRESH:-0}" = 1 ] || [ ! -f models/$s.safetensors ] || START=(--init models/$s.safetensors)
   host-train train --style carry/styles/$s.jpg --dataset carry/train --out /tmp/sc/models/$s.safetensors \
-    "${INIT[@]}" --seed "$SEED" \
-    --name $s --device cuda --epochs 100 --max-steps 20000 --style-weight ${SW[$s]} --style-size 512 \
+    "${START[@]}" --seed "$SEED" \
+    --name $s --device cuda --epochs 100 --max-steps 20000 \
     --time-limit "$TRAIN_SECONDS" --checkpoint-every 1000 --preview-every 1000 \
     --preview-image carry/test/chicago.jpg --quiet > /tmp/sc/models/$s.log 2>&1 &
 done
@@ -52,6 +54,10 @@ F32=${M%.f16.safetensors}.safetensors
   echo "## host-train bench"; timeout 60 host-train bench --device cuda --batch-size 4 --image-size 256 --steps 20 --warmup 3 --breakdown
   echo "## PyTorch"; timeout 120 /opt/torch/.venv/bin/python scripts/torch_reference.py --vgg "$STYLECAST_VGG16" --device cuda
 } >> "$LOG" 2>&1
+
+# 3b. How each new model scores on the demo photos (content vs style, models/README.md).
+timeout 60 host-train eval /tmp/sc/models/*.f16.safetensors --photos carry/test --styles carry/styles \
+  --device cuda > "$OUT/eval.txt" 2>&1
 
 # 4. Stylize the demo photos with every style, f16 on the GPU, for the preview sheet.
 mkdir -p /tmp/sc/sheet

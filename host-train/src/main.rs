@@ -106,22 +106,28 @@ struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     image_size: u32,
     /// Scale the style image so its longer side is this many pixels [default: as is].
+    /// With --init, this and the loss options below default to the model's own training
+    /// settings (its metadata), so a style continues with the balance it was tuned to.
     #[arg(long)]
     style_size: Option<u32>,
-    #[arg(long, default_value_t = 1e5)]
-    content_weight: f64,
-    /// Raise for a stronger style, lower to keep more of the photo.
-    #[arg(long, default_value_t = 1e10)]
-    style_weight: f64,
-    /// Total-variation weight: smooths high-frequency artefacts.
-    #[arg(long, default_value_t = 1e-2)]
-    tv_weight: f64,
-    /// VGG layer of the content loss (relu3_3 as in Johnson's code; relu2_2 as in the paper).
-    #[arg(long, value_enum, default_value = "relu3_3")]
-    content_layer: VggLayer,
+    /// [default: 1e5]
+    #[arg(long)]
+    content_weight: Option<f64>,
+    /// Raise for a stronger style, lower to keep more of the photo (`host-train eval`
+    /// compares the results) [default: 1e10].
+    #[arg(long)]
+    style_weight: Option<f64>,
+    /// Total-variation weight: smooths high-frequency artefacts [default: 1e-2].
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    /// VGG layer of the content loss (relu3_3 as in Johnson's code; relu2_2 as in the paper)
+    /// [default: relu3_3].
+    #[arg(long, value_enum)]
+    content_layer: Option<VggLayer>,
     /// Style layers, comma-separated, each optionally with a weight: relu1_2:1,relu2_2:1,...
-    #[arg(long, default_value = "relu1_2,relu2_2,relu3_3,relu4_3")]
-    style_layers: String,
+    /// [default: relu1_2,relu2_2,relu3_3,relu4_3].
+    #[arg(long)]
+    style_layers: Option<String>,
     /// Network width: the default 32/64/128 network, or "small" (16/32/64) for CPU real time
     /// [default: that of --init's model, else default].
     #[arg(long, value_parser = ["default", "small"])]
@@ -193,6 +199,49 @@ fn main() -> Result<()> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "style".into())
             });
+            // The --init model's metadata: the defaults for its network and loss settings.
+            let init_meta = match &a.init {
+                Some(p) => Some(
+                    ModelFile::load(p, &Device::Cpu)
+                        .with_context(|| format!("--init {}", p.display()))?
+                        .meta,
+                ),
+                None => None,
+            };
+            let init_training = init_meta.as_ref().and_then(|m| m.training.as_ref());
+            let base: LossConfig = init_training
+                .and_then(|t| t.get("loss"))
+                .and_then(|l| serde_json::from_value(l.clone()).ok())
+                .unwrap_or_default();
+            let loss = LossConfig {
+                content_weight: a.content_weight.unwrap_or(base.content_weight),
+                style_weight: a.style_weight.unwrap_or(base.style_weight),
+                tv_weight: a.tv_weight.unwrap_or(base.tv_weight),
+                content_layer: a.content_layer.unwrap_or(base.content_layer),
+                style_layers: match &a.style_layers {
+                    Some(s) => parse_style_layers(s)?,
+                    None => base.style_layers,
+                },
+            };
+            let style_size = match (a.style_size, init_training) {
+                (Some(s), _) => Some(s),
+                (None, Some(t)) => t
+                    .get("style_size")
+                    .and_then(|v| v.as_u64())
+                    .map(|v| v as u32),
+                (None, None) => None,
+            };
+            if let (Some(p), Some(_)) = (&a.init, init_training) {
+                eprintln!(
+                    "--init {}: where not given, style size {} and losses from its training:                      content {:e} at {}, style {:e}, tv {:e}",
+                    p.display(),
+                    style_size.map_or("as is".to_string(), |s| s.to_string()),
+                    loss.content_weight,
+                    loss.content_layer.name(),
+                    loss.style_weight,
+                    loss.tv_weight
+                );
+            }
             let opts = TrainOptions {
                 style: a.style,
                 style_name,
@@ -203,23 +252,12 @@ fn main() -> Result<()> {
                 batch_size: a.batch_size,
                 lr: a.lr,
                 image_size: a.image_size,
-                style_size: a.style_size,
-                loss: LossConfig {
-                    content_weight: a.content_weight,
-                    style_weight: a.style_weight,
-                    tv_weight: a.tv_weight,
-                    content_layer: a.content_layer,
-                    style_layers: parse_style_layers(&a.style_layers)?,
-                },
-                net: match (a.net.as_deref(), &a.init) {
+                style_size,
+                loss,
+                net: match (a.net.as_deref(), &init_meta) {
                     (Some("small"), _) => NetConfig::small(),
                     (Some(_), _) => NetConfig::default(),
-                    (None, Some(init)) => {
-                        ModelFile::load(init, &Device::Cpu)
-                            .with_context(|| format!("--init {}", init.display()))?
-                            .meta
-                            .config
-                    }
+                    (None, Some(m)) => m.config,
                     (None, None) => NetConfig::default(),
                 },
                 seed: a.seed,

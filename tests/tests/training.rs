@@ -378,3 +378,80 @@ fn a_checkpoint_exports_as_a_model_of_its_step() {
         (16, 12)
     );
 }
+
+#[test]
+fn init_continues_with_the_models_loss_settings_unless_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 2);
+    let train_cli = |out: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.path().join(out);
+        let run = std::process::Command::new(stylecast_e2e::bin("host-train"))
+            .arg("train")
+            .arg("--style")
+            .arg(shared_dir().join("data/styles/starry_night.jpg"))
+            .arg("--dataset")
+            .arg(&ds)
+            .arg("--out")
+            .arg(&out)
+            .arg("--vgg")
+            .arg(shared_dir().join("weights/vgg16-features.safetensors"))
+            .args([
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "1",
+                "--image-size",
+                "32",
+                "--quiet",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        ModelFile::load(&out, &Device::Cpu)
+            .unwrap()
+            .meta
+            .training
+            .unwrap()
+    };
+    let first = train_cli(
+        "first.safetensors",
+        &[
+            "--style-weight",
+            "5e9",
+            "--tv-weight",
+            "0.5",
+            "--style-size",
+            "64",
+            "--content-layer",
+            "relu2_2",
+            "--style-layers",
+            "relu1_2:2,relu4_3",
+        ],
+    );
+    assert_eq!(first["loss"]["style_weight"], 5e9);
+    let init = dir.path().join("first.f16.safetensors");
+    let init = init.to_str().unwrap();
+    let second = train_cli("second.safetensors", &["--init", init]);
+    assert_eq!(
+        second["loss"], first["loss"],
+        "the model's loss settings carry on"
+    );
+    assert_eq!(second["style_size"], 64);
+    let third = train_cli(
+        "third.safetensors",
+        &["--init", init, "--style-weight", "2e9"],
+    );
+    assert_eq!(third["loss"]["style_weight"], 2e9, "what is given wins");
+    assert_eq!(third["loss"]["tv_weight"], 0.5);
+    assert_eq!(third["loss"]["content_layer"], "relu2_2");
+    // Without --init, the documented defaults.
+    let plain = train_cli("plain.safetensors", &[]);
+    assert_eq!(plain["loss"]["style_weight"], 1e10);
+    assert_eq!(plain["loss"]["content_weight"], 1e5);
+    assert_eq!(plain["style_size"], serde_json::Value::Null);
+}
