@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stylecast::image_io::{is_image_path, load_rgb, save_png};
+use stylecast::image_io::{images_in, load_rgb, save_png};
 use stylecast::{StylizeOptions, Stylizer};
 
 /// Expands files and folders (recursively) into the list of images to process.
@@ -11,22 +11,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
-                // Symlinked photos count (a kiosk's slideshow folder is often links).
-                .follow_links(true)
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
-                .map(|e| e.into_path())
-                .collect();
-            if found.is_empty() {
-                bail!(
-                    "{}: no images (jpg, png, webp) in this folder",
-                    input.display()
-                );
-            }
-            found.sort();
-            out.extend(found);
+            out.extend(images_in(input)?);
         } else if input.exists() {
             out.push(input.clone());
         } else {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
-use stylecast::image_io::{is_image_path, load_rgb, resize_longer_side};
-use stylecast::{ModelMeta, StylizeOptions, Stylizer};
+use stylecast::image_io::{load_rgb, resize_longer_side};
+use stylecast::{StylizeOptions, Stylizer};
 
 use crate::live::overlay::{draw_text, text_size};
 
@@ -96,25 +96,6 @@ pub fn compose(cells: &[Vec<Option<RgbImage>>], labels: &[String], layout: &Layo
     sheet
 }
 
-/// The painting a model was trained on, looked up in `dir`: the file named in its metadata
-/// (`training.style_image`), else `<style>.jpg|.jpeg|.png|.webp`.
-pub fn find_painting(dir: &Path, meta: &ModelMeta) -> Option<PathBuf> {
-    let named = meta
-        .training
-        .as_ref()
-        .and_then(|t| t.get("style_image"))
-        .and_then(|v| v.as_str())
-        .map(|n| dir.join(n));
-    named
-        .into_iter()
-        .chain(
-            ["jpg", "jpeg", "png", "webp"]
-                .iter()
-                .map(|e| dir.join(format!("{}.{e}", meta.style))),
-        )
-        .find(|p| p.is_file() && is_image_path(p))
-}
-
 /// What to put on a sheet.
 pub struct SheetArgs<'a> {
     pub photos: &'a [PathBuf],
@@ -135,7 +116,7 @@ pub fn build(args: &SheetArgs) -> Result<RgbImage> {
     if let Some(dir) = args.paintings {
         let mut row = vec![None];
         for s in args.stylizers {
-            let found = find_painting(dir, s.meta());
+            let found = s.meta().find_painting(dir);
             if found.is_none() && !args.quiet {
                 eprintln!(
                     "note: no painting for {} in {} (looked for its style image by name)",
@@ -243,29 +224,5 @@ mod tests {
             .filter(|&(x, y)| sheet.get_pixel(x, y).0 == INK)
             .count();
         assert!(ink > 20, "no label pixels");
-    }
-
-    #[test]
-    fn paintings_are_found_by_the_metadata_name_then_the_style_name() {
-        let dir = tempfile::tempdir().unwrap();
-        solid(4, 4, [1, 2, 3])
-            .save(dir.path().join("wave.png"))
-            .unwrap();
-        solid(4, 4, [1, 2, 3])
-            .save(dir.path().join("scream.jpg"))
-            .unwrap();
-        let mut meta = ModelMeta::new("the_wave", Default::default());
-        meta.training = Some(serde_json::json!({ "style_image": "wave.png" }));
-        assert_eq!(
-            find_painting(dir.path(), &meta),
-            Some(dir.path().join("wave.png"))
-        );
-        let meta = ModelMeta::new("scream", Default::default());
-        assert_eq!(
-            find_painting(dir.path(), &meta),
-            Some(dir.path().join("scream.jpg"))
-        );
-        let meta = ModelMeta::new("candy", Default::default());
-        assert_eq!(find_painting(dir.path(), &meta), None);
     }
 }

@@ -16,7 +16,7 @@ use image::{imageops::FilterType, RgbImage};
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use stylecast::image_io::{is_image_path, load_rgb};
+use stylecast::image_io::{images_in, load_rgb};
 
 pub struct Dataset {
     pub root: PathBuf,
@@ -43,20 +43,7 @@ impl Dataset {
         if !root.is_dir() {
             bail!("{}: dataset folder not found", root.display());
         }
-        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
-            .follow_links(true)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
-            .map(|e| e.into_path())
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            bail!(
-                "{}: no images (jpg, png, webp) found in this folder or below",
-                root.display()
-            );
-        }
+        let files = images_in(root)?;
         if image_size < 16 {
             bail!("--image-size {image_size} is too small (at least 16)");
         }

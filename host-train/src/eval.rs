@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use serde::Serialize;
-use stylecast::image_io::{image_to_tensor, is_image_path, load_rgb};
+use stylecast::image_io::{image_to_tensor, images_in, load_rgb};
 use stylecast::{ModelFile, Precision, Stylizer};
 
 use crate::data::center_square;
@@ -103,48 +103,7 @@ fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("{}: photo folder not found", dir.display());
     }
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
-        .map(|e| e.into_path())
-        .collect();
-    if files.is_empty() {
-        bail!(
-            "{}: no images (jpg, png, webp) found in this folder or below",
-            dir.display()
-        );
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// The model's painting in `styles`: the file its metadata names, else one named after
-/// the style.
-fn find_painting(
-    model: &Path,
-    meta_file: Option<&str>,
-    style: &str,
-    styles: &Path,
-) -> Result<PathBuf> {
-    let mut tried = Vec::new();
-    if let Some(name) = meta_file {
-        tried.push(name.to_string());
-    }
-    tried.extend(["jpg", "jpeg", "png", "webp"].map(|e| format!("{style}.{e}")));
-    for name in &tried {
-        let p = styles.join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    bail!(
-        "{}: its painting is not in {} (looked for {}); pass --styles with the folder of paintings",
-        model.display(),
-        styles.display(),
-        tried.join(", ")
-    )
+    Ok(images_in(dir)?)
 }
 
 /// Scores every model on every photo.
@@ -177,12 +136,14 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
             })?,
             None => LossConfig::default(),
         };
-        let painting = find_painting(
-            path,
-            field("style_image").and_then(|v| v.as_str()),
-            &model.meta.style,
-            &o.styles,
-        )?;
+        let Some(painting) = model.meta.find_painting(&o.styles) else {
+            bail!(
+                "{}: its painting is not in {} (looked for {}); pass --styles with the folder of paintings",
+                path.display(),
+                o.styles.display(),
+                model.meta.painting_names().join(", ")
+            );
+        };
         let style_size = o.style_size.or_else(|| {
             field("style_size")
                 .and_then(|v| v.as_u64())

@@ -11,6 +11,8 @@ pub enum Error {
     Image { path: PathBuf, reason: String },
     #[error("{}: invalid model file: {reason}", path.display())]
     Model { path: PathBuf, reason: String },
+    #[error("{}: no images (jpg, png, webp) in this folder or below", dir.display())]
+    NoImages { dir: PathBuf },
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! Reading images safely and converting between images and tensors.
 
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use image::{ImageReader, RgbImage};
@@ -21,6 +21,23 @@ pub fn is_image_path(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// The image files in `dir` and below, sorted. Symlinks are followed (a kiosk's slideshow
+/// folder, or a dataset, is often links); unreadable entries are passed over.
+pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
+        .map(|e| e.into_path())
+        .collect();
+    if found.is_empty() {
+        return Err(Error::NoImages { dir: dir.into() });
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Decodes an image file to 8-bit RGB, with a size check before decoding.

@@ -5,7 +5,7 @@
 //! values) and names the file in every error.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,33 @@ impl ModelMeta {
             style: style.into(),
             training: None,
         }
+    }
+
+    /// File names the style's painting may have: the one its training recorded
+    /// (`training.style_image`), then `<style>.jpg|.jpeg|.png|.webp`.
+    pub fn painting_names(&self) -> Vec<String> {
+        let recorded = self
+            .training
+            .as_ref()
+            .and_then(|t| t.get("style_image"))
+            .and_then(|v| v.as_str())
+            .map(String::from);
+        recorded
+            .into_iter()
+            .chain(
+                crate::image_io::IMAGE_EXTENSIONS
+                    .iter()
+                    .map(|e| format!("{}.{e}", self.style)),
+            )
+            .collect()
+    }
+
+    /// The first of [`ModelMeta::painting_names`] that is an image file in `dir`.
+    pub fn find_painting(&self, dir: &Path) -> Option<PathBuf> {
+        self.painting_names()
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file() && crate::image_io::is_image_path(p))
     }
 }
 
@@ -358,4 +385,33 @@ pub fn validate(tensors: &HashMap<String, Tensor>, config: &NetConfig, path: &Pa
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid() -> image::RgbImage {
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+    }
+
+    #[test]
+    fn paintings_are_found_by_the_metadata_name_then_the_style_name() {
+        let dir = tempfile::tempdir().unwrap();
+        solid().save(dir.path().join("wave.png")).unwrap();
+        solid().save(dir.path().join("scream.jpg")).unwrap();
+        let mut meta = ModelMeta::new("the_wave", Default::default());
+        meta.training = Some(serde_json::json!({ "style_image": "wave.png" }));
+        assert_eq!(
+            meta.find_painting(dir.path()),
+            Some(dir.path().join("wave.png"))
+        );
+        let meta = ModelMeta::new("scream", Default::default());
+        assert_eq!(
+            meta.find_painting(dir.path()),
+            Some(dir.path().join("scream.jpg"))
+        );
+        let meta = ModelMeta::new("candy", Default::default());
+        assert_eq!(meta.find_painting(dir.path()), None);
+    }
 }

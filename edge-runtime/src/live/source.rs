@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
-use stylecast::image_io::{is_image_path, load_rgb};
+use stylecast::image_io::{images_in, load_rgb};
 
 use super::pixfmt::FrameLayout;
 
@@ -255,22 +255,7 @@ impl StillSource {
     /// One image file or a folder of them (sorted, recursively).
     pub fn open(path: &Path, fps: u32) -> Result<Self> {
         let paths = if path.is_dir() {
-            let mut v: Vec<PathBuf> = walkdir::WalkDir::new(path)
-                // Symlinked photos count (a kiosk's slideshow folder is often links).
-                .follow_links(true)
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
-                .map(|e| e.into_path())
-                .collect();
-            v.sort();
-            if v.is_empty() {
-                bail!(
-                    "{}: no images (jpg, png, webp) in this folder",
-                    path.display()
-                );
-            }
-            v
+            images_in(path)?
         } else if path.is_file() {
             vec![path.to_path_buf()]
         } else {
