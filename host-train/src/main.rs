@@ -209,10 +209,15 @@ fn main() -> Result<()> {
                 None => None,
             };
             let init_training = init_meta.as_ref().and_then(|m| m.training.as_ref());
-            let base: LossConfig = init_training
-                .and_then(|t| t.get("loss"))
-                .and_then(|l| serde_json::from_value(l.clone()).ok())
-                .unwrap_or_default();
+            let base: LossConfig = match init_training.and_then(|t| t.get("loss")) {
+                Some(l) => serde_json::from_value(l.clone()).unwrap_or_else(|e| {
+                    eprintln!(
+                        "warning: --init's training.loss is unreadable ({e}); using the defaults"
+                    );
+                    LossConfig::default()
+                }),
+                None => LossConfig::default(),
+            };
             let loss = LossConfig {
                 content_weight: a.content_weight.unwrap_or(base.content_weight),
                 style_weight: a.style_weight.unwrap_or(base.style_weight),
@@ -233,7 +238,8 @@ fn main() -> Result<()> {
             };
             if let (Some(p), Some(_)) = (&a.init, init_training) {
                 eprintln!(
-                    "--init {}: where not given, style size {} and losses from its training:                      content {:e} at {}, style {:e}, tv {:e}",
+                    "--init {}: where not given, style size {} and losses from its training: \
+                     content {:e} at {}, style {:e}, tv {:e}",
                     p.display(),
                     style_size.map_or("as is".to_string(), |s| s.to_string()),
                     loss.content_weight,
