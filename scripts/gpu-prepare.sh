@@ -10,7 +10,7 @@
 #   host-train-cudnn.xz, edge-runtime-cudnn.xz   --features cudnn
 #   stylecast-cudnn-test.xz                      the library's unit tests with cuDNN
 # and copies: vgg16-features.safetensors, train/ (TRAIN_PHOTOS photos, short side 256),
-# styles/ (the paintings, longer side 512), test/ (the demo photos).
+# styles/ (the paintings, as they are), test/ (the demo photos).
 # The run tool sends at most 64 MiB: the checkout's files plus carry/. The script stops if
 # carry/ would not fit beside the checkout (about 14 MiB, most of it models/).
 set -euo pipefail
@@ -63,10 +63,13 @@ if ! python3 -c 'import PIL' 2>/dev/null; then
   PY_IMG="$PREP_VENV/bin/python"
 fi
 "$PY_IMG" - "$SHARED/data" "$CARRY" "$TRAIN_PHOTOS" <<'PY'
-import os, sys
+import os, shutil, sys
 from PIL import Image
 data, carry, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def save(src, dst, short=None, longer=None):
+    if not short and not longer:
+        shutil.copyfile(src, dst)
+        return
     im = Image.open(src).convert("RGB")
     w, h = im.size
     s = short / min(w, h) if short else longer / max(w, h)
@@ -79,14 +82,17 @@ def fill(sub, files, **kw):
     for f in os.listdir(out):
         os.remove(os.path.join(out, f))
     for f in files:
-        save(f, os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".jpg"), **kw)
+        name = os.path.basename(f) if not kw else os.path.splitext(os.path.basename(f))[0] + ".jpg"
+        save(f, os.path.join(out, name), **kw)
     print(f"gpu-prepare: {sub}/ {len(files)} images", file=sys.stderr)
 train = sorted(os.listdir(os.path.join(data, "content/train")))
 step = max(1, len(train) // n)
 fill("train", [os.path.join(data, "content/train", f) for f in train[::step][:n]], short=256)
 styles = os.path.join(data, "styles")
+# The paintings as they are (2.7 MB): the models' metadata hashes the file trained on, and
+# `host-train eval` checks it against ../shared's.
 fill("styles", [os.path.join(styles, f) for f in sorted(os.listdir(styles))
-                if f.lower().endswith((".jpg", ".jpeg", ".png"))], longer=512)
+                if f.lower().endswith((".jpg", ".jpeg", ".png"))])
 test = os.path.join(data, "content/test")
 fill("test", [os.path.join(test, f) for f in sorted(os.listdir(test))], longer=1024)
 PY
