@@ -66,9 +66,10 @@ pub enum Command {
         /// Photos: files or folders (searched recursively).
         #[arg(long, num_args = 1.., required = true)]
         input: Vec<PathBuf>,
-        /// One model file, or a folder of them [default: every model in ./models].
-        #[arg(long)]
-        models: Option<PathBuf>,
+        /// Model files or folders of them, a column each [default: every model in ./models].
+        /// Columns of the same style (e.g. two style weights) are labelled by file name.
+        #[arg(long, num_args = 1..)]
+        models: Vec<PathBuf>,
         /// The picture to write: .jpg (quality 90) or .png.
         #[arg(long)]
         output: PathBuf,
@@ -289,14 +290,20 @@ fn real_main() -> Result<()> {
         if cell_height < 8 || stylize_side < 8 {
             bail!("--cell-height and --stylize-side must be at least 8 pixels");
         }
-        let model_paths = match models {
-            Some(m) if m.is_file() => vec![m],
-            Some(m) => resolve_models(&RunArgs {
-                models: Some(m),
-                ..Default::default()
-            })?,
-            None => resolve_models(&RunArgs::default())?,
-        };
+        let mut model_paths = Vec::new();
+        for m in &models {
+            if m.is_file() {
+                model_paths.push(m.clone());
+            } else {
+                model_paths.extend(resolve_models(&RunArgs {
+                    models: Some(m.clone()),
+                    ..Default::default()
+                })?);
+            }
+        }
+        if models.is_empty() {
+            model_paths = resolve_models(&RunArgs::default())?;
+        }
         let device = stylecast::parse_device(&device)?;
         let precision: Precision = precision.parse()?;
         let stylizers = model_paths
@@ -310,6 +317,7 @@ fn real_main() -> Result<()> {
         let img = sheet::build(&sheet::SheetArgs {
             photos: &photos,
             stylizers: &stylizers,
+            labels: sheet::column_labels(&stylizers, &model_paths),
             paintings: paintings.as_deref(),
             stylize_side,
             layout: sheet::Layout::new(cell_height, !no_labels),

@@ -96,10 +96,31 @@ pub fn compose(cells: &[Vec<Option<RgbImage>>], labels: &[String], layout: &Layo
     sheet
 }
 
+/// Column labels: each model's style name, or its file name where several columns share
+/// a style (versions of one style side by side).
+pub fn column_labels(stylizers: &[Stylizer], paths: &[PathBuf]) -> Vec<String> {
+    let styles: Vec<&str> = stylizers.iter().map(|s| s.meta().style.as_str()).collect();
+    styles
+        .iter()
+        .zip(paths)
+        .map(|(style, path)| {
+            if styles.iter().filter(|s| *s == style).count() > 1 {
+                path.file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| style.to_string())
+            } else {
+                style.to_string()
+            }
+        })
+        .collect()
+}
+
 /// What to put on a sheet.
 pub struct SheetArgs<'a> {
     pub photos: &'a [PathBuf],
     pub stylizers: &'a [Stylizer],
+    /// A label per stylizer (see [`column_labels`]).
+    pub labels: Vec<String>,
     /// Folder of paintings for the top row, if any.
     pub paintings: Option<&'a Path>,
     /// Photos are stylized at this longer side, then shrunk into their cells.
@@ -112,7 +133,7 @@ pub struct SheetArgs<'a> {
 pub fn build(args: &SheetArgs) -> Result<RgbImage> {
     let mut cells: Vec<Vec<Option<RgbImage>>> = Vec::new();
     let mut labels = vec!["photo".to_string()];
-    labels.extend(args.stylizers.iter().map(|s| s.meta().style.clone()));
+    labels.extend(args.labels.iter().cloned());
     if let Some(dir) = args.paintings {
         let mut row = vec![None];
         for s in args.stylizers {
@@ -224,5 +245,32 @@ mod tests {
             .filter(|&(x, y)| sheet.get_pixel(x, y).0 == INK)
             .count();
         assert!(ink > 20, "no label pixels");
+    }
+
+    #[test]
+    fn columns_of_one_style_are_labelled_by_file_name() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let paths = [
+            root.join("the_scream.safetensors"),
+            PathBuf::from("/elsewhere/starry_a.safetensors"),
+            PathBuf::from("/elsewhere/starry_b.safetensors"),
+        ];
+        let load = |p: &str| {
+            Stylizer::load(
+                &root.join(p),
+                &candle_core::Device::Cpu,
+                stylecast::Precision::F32,
+            )
+            .unwrap()
+        };
+        let stylizers = [
+            load("the_scream.safetensors"),
+            load("starry_night.safetensors"),
+            load("starry_night.safetensors"),
+        ];
+        assert_eq!(
+            column_labels(&stylizers, &paths),
+            ["the_scream", "starry_a", "starry_b"]
+        );
     }
 }

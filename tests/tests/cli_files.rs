@@ -257,6 +257,21 @@ fn edge_runtime_sheet_puts_each_photo_beside_each_style() {
     assert_ne!(s, [255, 255, 255]);
     assert_ne!(p, s);
 
+    // Several --models (a folder and files, one style twice): a column each.
+    let scream = stylecast_e2e::repo_root().join("models/the_scream.safetensors");
+    let again = dir.path().join("starry_night_v2.safetensors");
+    std::fs::copy(models.join("starry_night.safetensors"), &again).unwrap();
+    let o = run(&[
+        "--models",
+        scream.to_str().unwrap(),
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        load_rgb(&out).unwrap().dimensions(),
+        (4 * 60 + 5 * 4, 20 + 2 * 40 + 3 * 4)
+    );
+
     // A missing photo or paintings folder is named.
     let o = run(&["--paintings", "/nonexistent/paintings"]);
     assert!(!o.status.success());
