@@ -86,7 +86,15 @@ fn eval_scores_a_trained_style_against_its_painting() {
         wrong.join("starry_night.jpg"),
     )
     .unwrap();
-    let w = evaluate(&options(vec![trained], photos, wrong)).unwrap();
+    let mut o = options(vec![trained], photos, wrong);
+    o.json = Some(dir.path().join("scores.json"));
+    host_train::eval::run(&o).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("scores.json")).unwrap()).unwrap();
+    assert_eq!(j[0]["style"], "starry_night");
+    assert_eq!(j[0]["content"].as_f64(), Some(own.content));
+    assert_eq!(j[0]["loss"]["style_weight"], 1e10);
+    let w = evaluate(&o).unwrap();
     assert_eq!(w[0].painting_matches, Some(false));
     assert!(
         w[0].style_loss > 2.0 * own.style_loss,
