@@ -14,7 +14,7 @@ use stylecast::{ModelFile, Precision, Stylizer};
 
 use crate::data::center_square;
 use crate::loss::{perceptual_losses, LossConfig, StyleTarget};
-use crate::train::load_style;
+use crate::train::{load_style, recorded_style_size, scalar};
 use crate::vgg::{resolve_weights, Vgg16};
 
 /// Score models on photos with the training losses (content, style, TV).
@@ -127,8 +127,8 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
         let model = ModelFile::load(path, &device)?;
         let training = model.meta.training.as_ref();
         let field = |k: &str| training.and_then(|t| t.get(k));
-        let loss: LossConfig = match field("loss") {
-            Some(l) => serde_json::from_value(l.clone()).with_context(|| {
+        let loss = match LossConfig::recorded(training) {
+            Some(l) => l.with_context(|| {
                 format!(
                     "{}: unreadable training.loss in its metadata",
                     path.display()
@@ -144,11 +144,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
                 model.meta.painting_names().join(", ")
             );
         };
-        let style_size = o.style_size.or_else(|| {
-            field("style_size")
-                .and_then(|v| v.as_u64())
-                .map(|s| s as u32)
-        });
+        let style_size = o.style_size.or_else(|| recorded_style_size(training));
         let (style_img, hash) = load_style(&painting, style_size, &device)?;
         let target = StyleTarget::new(&vgg, &style_img, &loss)?;
         // f32 compute whatever the file's dtype: the losses of the weights, not of f16 rounding.
@@ -182,10 +178,6 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
     }
     pb.finish_and_clear();
     Ok(scores)
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
 /// The scores as a table, one model per line.

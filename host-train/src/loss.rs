@@ -32,6 +32,13 @@ impl Default for LossConfig {
 }
 
 impl LossConfig {
+    /// The settings a model's metadata records (`training.loss`), if any.
+    pub fn recorded(training: Option<&serde_json::Value>) -> Option<serde_json::Result<Self>> {
+        training
+            .and_then(|t| t.get("loss"))
+            .map(|l| serde_json::from_value(l.clone()))
+    }
+
     /// The deepest layer any term needs: VGG stops there.
     pub fn last_layer(&self) -> VggLayer {
         self.style_layers

@@ -209,8 +209,8 @@ fn main() -> Result<()> {
                 None => None,
             };
             let init_training = init_meta.as_ref().and_then(|m| m.training.as_ref());
-            let base: LossConfig = match init_training.and_then(|t| t.get("loss")) {
-                Some(l) => serde_json::from_value(l.clone()).unwrap_or_else(|e| {
+            let base = match LossConfig::recorded(init_training) {
+                Some(l) => l.unwrap_or_else(|e| {
                     eprintln!(
                         "warning: --init's training.loss is unreadable ({e}); using the defaults"
                     );
@@ -228,14 +228,9 @@ fn main() -> Result<()> {
                     None => base.style_layers,
                 },
             };
-            let style_size = match (a.style_size, init_training) {
-                (Some(s), _) => Some(s),
-                (None, Some(t)) => t
-                    .get("style_size")
-                    .and_then(|v| v.as_u64())
-                    .map(|v| v as u32),
-                (None, None) => None,
-            };
+            let style_size = a
+                .style_size
+                .or_else(|| host_train::train::recorded_style_size(init_training));
             if let (Some(p), Some(_)) = (&a.init, init_training) {
                 eprintln!(
                     "--init {}: where not given, style size {} and losses from its training: \

@@ -125,8 +125,17 @@ pub fn compute_losses(
     Ok(perceptual_losses(vgg, cfg, style, x, &y)?)
 }
 
-fn scalar(t: &Tensor) -> Result<f64> {
+pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// The style size a model's metadata records (`training.style_size`; `None`: as is, or
+/// not recorded).
+pub fn recorded_style_size(training: Option<&serde_json::Value>) -> Option<u32> {
+    training
+        .and_then(|t| t.get("style_size"))
+        .and_then(|v| v.as_u64())
+        .map(|s| s as u32)
 }
 
 /// Loads the style image, scaled so its longer side is `style_size` if given.
