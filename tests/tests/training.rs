@@ -59,6 +59,17 @@ fn options(
     }
 }
 
+/// Runs the host-train binary with the arguments `args` adds; it must succeed.
+fn host_train_cli(args: impl FnOnce(&mut std::process::Command) -> &mut std::process::Command) {
+    let mut c = std::process::Command::new(stylecast_e2e::bin("host-train"));
+    let run = args(&mut c).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 fn no_stop() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
@@ -342,18 +353,7 @@ fn a_checkpoint_exports_as_a_model_of_its_step() {
     };
     assert!(!o.out.exists());
     let exported = dir.path().join("exported.f16.safetensors");
-    let run = std::process::Command::new(stylecast_e2e::bin("host-train"))
-        .arg("export")
-        .arg("--f16")
-        .arg(&checkpoint)
-        .arg(&exported)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    host_train_cli(|c| c.arg("export").arg("--f16").arg(&checkpoint).arg(&exported));
     let saved = host_train::checkpoint::load(&checkpoint, &Device::Cpu).unwrap();
     let m = ModelFile::load(&exported, &Device::Cpu).unwrap();
     assert_eq!(m.meta.style, "starry_night");
@@ -385,33 +385,27 @@ fn init_continues_with_the_models_loss_settings_unless_given() {
     let ds = tiny_dataset(dir.path(), 2);
     let train_cli = |out: &str, extra: &[&str]| -> serde_json::Value {
         let out = dir.path().join(out);
-        let run = std::process::Command::new(stylecast_e2e::bin("host-train"))
-            .arg("train")
-            .arg("--style")
-            .arg(shared_dir().join("data/styles/starry_night.jpg"))
-            .arg("--dataset")
-            .arg(&ds)
-            .arg("--out")
-            .arg(&out)
-            .arg("--vgg")
-            .arg(shared_dir().join("weights/vgg16-features.safetensors"))
-            .args([
-                "--max-steps",
-                "1",
-                "--batch-size",
-                "1",
-                "--image-size",
-                "32",
-                "--quiet",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        host_train_cli(|c| {
+            c.arg("train")
+                .arg("--style")
+                .arg(shared_dir().join("data/styles/starry_night.jpg"))
+                .arg("--dataset")
+                .arg(&ds)
+                .arg("--out")
+                .arg(&out)
+                .arg("--vgg")
+                .arg(shared_dir().join("weights/vgg16-features.safetensors"))
+                .args([
+                    "--max-steps",
+                    "1",
+                    "--batch-size",
+                    "1",
+                    "--image-size",
+                    "32",
+                    "--quiet",
+                ])
+                .args(extra)
+        });
         ModelFile::load(&out, &Device::Cpu)
             .unwrap()
             .meta
