@@ -183,13 +183,8 @@ pub fn default_models_dir() -> Option<PathBuf> {
 
 /// Model files in a folder (not its subfolders), sorted by name.
 pub fn list_models(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot read models folder", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    v.sort();
-    Ok(v)
+    stylecast::model_file::models_in(dir)
+        .with_context(|| format!("{}: cannot read models folder", dir.display()))
 }
 
 /// The model paths this run uses, from --model, --models or the shipped default.
@@ -205,7 +200,7 @@ pub fn resolve_models(args: &RunArgs) -> Result<Vec<PathBuf>> {
     };
     let v = list_models(&dir)?;
     if v.is_empty() {
-        bail!("{}: no .safetensors models in this folder", dir.display());
+        return Err(stylecast::Error::NoModels { dir }.into());
     }
     Ok(v)
 }
@@ -290,20 +285,11 @@ fn real_main() -> Result<()> {
         if cell_height < 8 || stylize_side < 8 {
             bail!("--cell-height and --stylize-side must be at least 8 pixels");
         }
-        let mut model_paths = Vec::new();
-        for m in &models {
-            if m.is_file() {
-                model_paths.push(m.clone());
-            } else {
-                model_paths.extend(resolve_models(&RunArgs {
-                    models: Some(m.clone()),
-                    ..Default::default()
-                })?);
-            }
-        }
-        if models.is_empty() {
-            model_paths = resolve_models(&RunArgs::default())?;
-        }
+        let model_paths = if models.is_empty() {
+            resolve_models(&RunArgs::default())?
+        } else {
+            stylecast::model_file::expand_model_paths(&models)?
+        };
         let device = stylecast::parse_device(&device)?;
         let precision: Precision = precision.parse()?;
         let stylizers = model_paths

@@ -77,28 +77,6 @@ impl Score {
     }
 }
 
-/// Model files named directly or found (non-recursively) in the given folders, sorted.
-pub fn model_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("{}: cannot list the folder", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|e| e == "safetensors"))
-                .collect();
-            if found.is_empty() {
-                bail!("{}: no .safetensors models in this folder", p.display());
-            }
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
 fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("{}: photo folder not found", dir.display());
@@ -113,7 +91,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
     }
     let device = stylecast::parse_device(&o.device)?;
     let vgg = Vgg16::load(&resolve_weights(o.vgg.as_deref())?, &device)?;
-    let models = model_files(&o.models)?;
+    let models = stylecast::model_file::expand_model_paths(&o.models)?;
     let photos = photo_files(&o.photos)?
         .iter()
         .map(|p| {

@@ -13,6 +13,8 @@ pub enum Error {
     Model { path: PathBuf, reason: String },
     #[error("{}: no images (jpg, png, webp) in this folder or below", dir.display())]
     NoImages { dir: PathBuf },
+    #[error("{}: no .safetensors models in this folder", dir.display())]
+    NoModels { dir: PathBuf },
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error(transparent)]

@@ -63,6 +63,35 @@ impl ModelMeta {
     }
 }
 
+/// The `.safetensors` files in `dir` (not below), sorted; possibly none.
+pub fn models_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Model files named directly, or every one in the named folders, in the order given;
+/// a folder without models is an error.
+pub fn expand_model_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let found = models_in(p)?;
+            if found.is_empty() {
+                return Err(Error::NoModels { dir: p.clone() });
+            }
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// A model in memory: metadata plus named parameter tensors.
 #[derive(Debug, Clone)]
 pub struct ModelFile {
