@@ -20,6 +20,7 @@ use candle_core::{
     Shape, Tensor, WithDType,
 };
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
 use crate::cpu_values::{has_kernel, with_values};
 
@@ -381,7 +382,22 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     by_bands(&x, h, band, |xi, r0, b| {
         let rows = b + k - 1;
         let xs = xi.narrow(2, r0, rows)?.reshape((c, rows * wp))?;
-        let planes = taps.matmul(&xs)?.reshape((o, k, k, rows, wp))?;
+        let planes = taps.matmul(&xs)?;
+        let shape = TapPlanes { o, k, b, wp, wd };
+        let dev = planes.device();
+        let summed = match planes.dtype() {
+            DType::F32 => with_values(&planes, |v| {
+                Tensor::from_vec(shape.sum::<f32>(v), (1, o, b, wd), dev)
+            }),
+            DType::F64 => with_values(&planes, |v| {
+                Tensor::from_vec(shape.sum::<f64>(v), (1, o, b, wd), dev)
+            }),
+            _ => None,
+        };
+        if let Some(y) = summed {
+            return y;
+        }
+        let planes = planes.reshape((o, k, k, rows, wp))?;
         let mut acc: Option<Tensor> = None;
         for dy in 0..k {
             for dx in 0..k {
@@ -398,6 +414,39 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
         }
         acc.expect("k > 0 taps").reshape((1, o, b, wd))
     })
+}
+
+/// The kn2row tap planes of one band, `(o, k, k, b + k - 1, wp)`: output `(oi, y, x)` is the
+/// sum over taps `(dy, dx)` of plane `(oi, dy, dx)` at `(y + dy, x + dx)`.
+struct TapPlanes {
+    o: usize,
+    k: usize,
+    b: usize,
+    wp: usize,
+    wd: usize,
+}
+
+impl TapPlanes {
+    /// The shifted planes summed in one pass over output rows (candle's adds of strided
+    /// views took longer than the GEMM).
+    fn sum<T: WithDType>(&self, planes: &[T]) -> Vec<T> {
+        let TapPlanes { o, k, b, wp, wd } = *self;
+        let rows = b + k - 1;
+        let mut out = vec![T::zero(); o * b * wd];
+        out.par_chunks_mut(wd).enumerate().for_each(|(row, dst)| {
+            let (oi, y) = (row / b, row % b);
+            for dy in 0..k {
+                for dx in 0..k {
+                    let plane = ((oi * k + dy) * k + dx) * rows;
+                    let src = &planes[(plane + y + dy) * wp + dx..][..wd];
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+            }
+        });
+        out
+    }
 }
 
 /// Kernel gradient of a convolution on the CPU, f32 or f64: for each image and band of
