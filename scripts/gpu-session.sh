@@ -31,7 +31,7 @@ LOG=$OUT/bench.txt
 #    A continued style keeps the loss weights and style size in its metadata (tuned per
 #    painting, see models/README.md); SW only applies to fresh runs.
 #    A new seed per session so the photos come in a new order.
-declare -A SW=( [starry_night]=1e10 [the_great_wave]=5e9 [the_scream]=1e10 [composition_vii]=5e9 )
+declare -A SW=( [starry_night]=1e10 [the_great_wave]=2e9 [the_scream]=5e9 [composition_vii]=3e9 )
 SEED=${SEED:-$(date +%s)}
 for s in "${!SW[@]}"; do
   START=(--style-weight "${SW[$s]}" --style-size 512)
