@@ -22,7 +22,7 @@ use candle_core::{
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, with_values};
+use crate::cpu_values::{has_kernel, run_on_tensors, with_values, Kernel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
@@ -383,19 +383,9 @@ fn conv2d_kn2row_cpu(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
         let rows = b + k - 1;
         let xs = xi.narrow(2, r0, rows)?.reshape((c, rows * wp))?;
         let planes = taps.matmul(&xs)?;
-        let shape = TapPlanes { o, k, b, wp, wd };
-        let dev = planes.device();
-        let summed = match planes.dtype() {
-            DType::F32 => with_values(&planes, |v| {
-                Tensor::from_vec(shape.sum::<f32>(v), (1, o, b, wd), dev)
-            }),
-            DType::F64 => with_values(&planes, |v| {
-                Tensor::from_vec(shape.sum::<f64>(v), (1, o, b, wd), dev)
-            }),
-            _ => None,
-        };
-        if let Some(y) = summed {
-            return y;
+        if has_kernel(&planes) {
+            let shape = TapPlanes { o, k, b, wp, wd };
+            return run_on_tensors(&shape, &[&planes], &Shape::from((1, o, b, wd)));
         }
         let planes = planes.reshape((o, k, k, rows, wp))?;
         let mut acc: Option<Tensor> = None;
@@ -426,10 +416,11 @@ struct TapPlanes {
     wd: usize,
 }
 
-impl TapPlanes {
-    /// The shifted planes summed in one pass over output rows (candle's adds of strided
-    /// views took longer than the GEMM).
-    fn sum<T: WithDType>(&self, planes: &[T]) -> Vec<T> {
+/// The shifted planes summed in one pass over output rows (candle's adds of strided views
+/// took longer than the GEMM).
+impl Kernel for TapPlanes {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let planes = inputs[0];
         let TapPlanes { o, k, b, wp, wd } = *self;
         let rows = b + k - 1;
         let mut out = vec![T::zero(); o * b * wd];

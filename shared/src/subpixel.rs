@@ -10,10 +10,10 @@
 //! original by one pixel (the repeated border row is its own mirror), so the padding
 //! becomes a replicate pad of the input.
 
-use candle_core::{DType, Result, Tensor, WithDType};
+use candle_core::{Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, with_values};
+use crate::cpu_values::{has_kernel, run_on_tensors, Kernel};
 
 /// `conv(reflection_pad(upsample_nearest2x(x), 1), w)` for a `(o, c, 3, 3)` kernel `w`,
 /// without bias. `conv2x2` runs a valid, stride-1 convolution (here with 2x2 kernels).
@@ -46,17 +46,8 @@ pub fn upsample2x_conv3x3(
     }
     let z = conv2x2(&r, &Tensor::cat(&kernels, 0)?.contiguous()?)?;
     if has_kernel(&z) {
-        let z = z.contiguous()?;
-        let dims = (n, o, h, wd);
-        let out = match z.dtype() {
-            DType::F64 => with_values(&z, |v| interleave_phases::<f64>(v, dims))
-                .map(|v| Tensor::from_vec(v, (n, o, 2 * h, 2 * wd), z.device())),
-            _ => with_values(&z, |v| interleave_phases::<f32>(v, dims))
-                .map(|v| Tensor::from_vec(v, (n, o, 2 * h, 2 * wd), z.device())),
-        };
-        if let Some(out) = out {
-            return out;
-        }
+        let weave = PhaseWeave { n, o, h, wd };
+        return run_on_tensors(&weave, &[&z], &Shape::from((n, o, 2 * h, 2 * wd)));
     }
     let phase = |a: usize, b: usize| -> Result<Tensor> {
         z.narrow(1, (2 * a + b) * o, o)?
@@ -76,28 +67,40 @@ pub fn upsample2x_conv3x3(
 /// The four phase planes `z`, `(n, 4o, h + 1, w + 1)`, woven into `(n, o, 2h, 2w)` in one
 /// pass: output `(2i + a, 2j + b)` of channel `c` is `z[(2a + b)o + c](i + a, j + b)`.
 /// (candle's stack of strided views took as long as the layer's GEMM.)
-fn interleave_phases<T: WithDType>(z: &[T], (n, o, h, wd): (usize, usize, usize, usize)) -> Vec<T> {
-    let (zh, zw) = (h + 1, wd + 1);
-    let plane = |ni: usize, p: usize, c: usize| &z[((ni * 4 + p) * o + c) * zh * zw..][..zh * zw];
-    let mut out = vec![T::zero(); n * o * 4 * h * wd];
-    out.par_chunks_mut(4 * h * wd)
-        .enumerate()
-        .for_each(|(nc, dst)| {
-            let (ni, c) = (nc / o, nc % o);
-            for a in 0..2 {
-                let (p0, p1) = (plane(ni, 2 * a, c), plane(ni, 2 * a + 1, c));
-                for i in 0..h {
-                    let row = &mut dst[(2 * i + a) * 2 * wd..][..2 * wd];
-                    let r0 = &p0[(i + a) * zw..][..wd];
-                    let r1 = &p1[(i + a) * zw + 1..][..wd];
-                    for ((pair, &v0), &v1) in row.chunks_exact_mut(2).zip(r0).zip(r1) {
-                        pair[0] = v0;
-                        pair[1] = v1;
+struct PhaseWeave {
+    n: usize,
+    o: usize,
+    h: usize,
+    wd: usize,
+}
+
+impl Kernel for PhaseWeave {
+    fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
+        let z = inputs[0];
+        let PhaseWeave { n, o, h, wd } = *self;
+        let (zh, zw) = (h + 1, wd + 1);
+        let plane =
+            |ni: usize, p: usize, c: usize| &z[((ni * 4 + p) * o + c) * zh * zw..][..zh * zw];
+        let mut out = vec![T::zero(); n * o * 4 * h * wd];
+        out.par_chunks_mut(4 * h * wd)
+            .enumerate()
+            .for_each(|(nc, dst)| {
+                let (ni, c) = (nc / o, nc % o);
+                for a in 0..2 {
+                    let (p0, p1) = (plane(ni, 2 * a, c), plane(ni, 2 * a + 1, c));
+                    for i in 0..h {
+                        let row = &mut dst[(2 * i + a) * 2 * wd..][..2 * wd];
+                        let r0 = &p0[(i + a) * zw..][..wd];
+                        let r1 = &p1[(i + a) * zw + 1..][..wd];
+                        for ((pair, &v0), &v1) in row.chunks_exact_mut(2).zip(r0).zip(r1) {
+                            pair[0] = v0;
+                            pair[1] = v1;
+                        }
                     }
                 }
-            }
-        });
-    out
+            });
+        out
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +109,7 @@ mod tests {
     use crate::padding::reflection_pad2d;
     use crate::test_util::max_rel;
     use crate::upsample::upsample_nearest2x;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn equals_upsample_pad_conv() -> Result<()> {
