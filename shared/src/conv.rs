@@ -76,7 +76,7 @@ impl Conv2d {
     /// `y` plus the bias, broadcast over batch and pixels.
     pub(crate) fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+            Some(b) => broadcast_bias(y, b),
             None => Ok(y),
         }
     }
@@ -116,13 +116,15 @@ impl Module for Conv2d {
             frozen: self.frozen,
         };
         match self.trained_bias() {
-            Some(b) => {
-                let y = y.broadcast_add(&b.detach().reshape((1, b.dim(0)?, 1, 1))?)?;
-                y + x.apply_op3(&self.weight, b, op)?
-            }
+            Some(b) => broadcast_bias(y, &b.detach())? + x.apply_op3(&self.weight, b, op)?,
             None => self.add_bias((y + x.apply_op2(&self.weight, op)?)?),
         }
     }
+}
+
+/// `y` plus a per-channel bias `b`, broadcast over batch and pixels.
+fn broadcast_bias(y: Tensor, b: &Tensor) -> Result<Tensor> {
+    y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)
 }
 
 /// The CPU's own convolution paths (forward, and the gradients' convolutions): kn2row for
@@ -722,7 +724,8 @@ impl CustomOp3 for ConvGrad {
         res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gw) = CustomOp2::bwd(self, x, w, res, g)?;
+        let g = g.contiguous()?;
+        let (gx, gw) = CustomOp2::bwd(self, x, w, res, &g)?;
         // Row sums, then column sums, then the batch: short running sums keep f32 accurate
         // over a whole image (one running sum of 2e5 pixels lost 6e-4); half precision is
         // summed in f32.
@@ -732,7 +735,6 @@ impl CustomOp3 for ConvGrad {
         };
         let gb = g
             .to_dtype(acc)?
-            .contiguous()?
             .sum(3)?
             .sum(2)?
             .sum(0)?
