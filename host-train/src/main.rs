@@ -160,7 +160,9 @@ struct TrainArgs {
     /// Pass another --seed than the model's run to see the photos in a new order.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Finish (final model and all) at the first step after this many seconds.
+    /// Finish (final model and all) at the first step after this many seconds. The run still
+    /// ends at --epochs (default 2) or --max-steps if those come first: for a run bounded by
+    /// time alone, add e.g. --epochs 1000.
     #[arg(long)]
     time_limit: Option<f64>,
     /// No progress bar (for logs and CI).
@@ -283,9 +285,13 @@ fn main() -> Result<()> {
             })
             .context("installing the Ctrl-C handler")?;
             match train(&opts, a.resume.as_deref(), stop)? {
-                Outcome::Finished { steps, last } => {
+                Outcome::Finished {
+                    steps,
+                    last,
+                    ended_by,
+                } => {
                     println!(
-                        "trained {steps} steps: wrote {} and {}",
+                        "trained {steps} steps (ended by {ended_by}): wrote {} and {}",
                         opts.out.display(),
                         opts.f16_path().display()
                     );

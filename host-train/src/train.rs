@@ -100,12 +100,32 @@ pub struct LossRecord {
     pub images_per_sec: f64,
 }
 
+/// Which limit ended a finished run: whichever of `--epochs`, `--max-steps` and
+/// `--time-limit` comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    Epochs,
+    MaxSteps,
+    TimeLimit,
+}
+
+impl std::fmt::Display for EndedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EndedBy::Epochs => "--epochs",
+            EndedBy::MaxSteps => "--max-steps",
+            EndedBy::TimeLimit => "--time-limit",
+        })
+    }
+}
+
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
     Finished {
         steps: u64,
         last: Option<LossRecord>,
+        ended_by: EndedBy,
     },
     Interrupted {
         step: u64,
@@ -214,8 +234,10 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
 
     let steps_per_epoch = (ds.len() / opts.batch_size).max(1) as u64;
     let mut total = opts.epochs * steps_per_epoch;
-    if let Some(m) = opts.max_steps {
-        total = total.min(m);
+    let mut ended_by = EndedBy::Epochs;
+    if let Some(m) = opts.max_steps.filter(|&m| m < total) {
+        total = m;
+        ended_by = EndedBy::MaxSteps;
     }
     let run_dir = opts.run_dir();
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
@@ -244,6 +266,25 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     let preview_x = image_to_tensor(&preview_src, &device, DType::F32)?;
 
     let pb = progress_bar(total, start, opts.progress);
+    // Said up front: a run that ends at the default 2 epochs long before its --time-limit
+    // otherwise looks like a run that stopped early.
+    say(
+        &pb,
+        format!(
+            "steps {}..{total}: {} epochs of {steps_per_epoch} steps ({} photos, batch {}){}{}",
+            start + 1,
+            opts.epochs,
+            ds.len(),
+            opts.batch_size,
+            match ended_by {
+                EndedBy::MaxSteps => format!(", stopping at --max-steps {total}"),
+                _ => String::new(),
+            },
+            opts.time_limit
+                .map(|l| format!(", or after --time-limit {l} s"))
+                .unwrap_or_default(),
+        ),
+    );
     let pf = Prefetcher::start(ds.clone(), opts.batch_size, start, total, 4);
     let mut last = None;
     let mut t_last = Instant::now();
@@ -311,8 +352,9 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             .is_some_and(|l| t0.elapsed().as_secs_f64() >= l)
             && done < total
         {
-            pb.println(format!("time limit reached at step {done}; finishing"));
+            say(&pb, format!("time limit reached at step {done}; finishing"));
             total = done;
+            ended_by = EndedBy::TimeLimit;
             break;
         }
         if stopping && done < total {
@@ -359,7 +401,11 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     if !history.is_empty() {
         crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
     }
-    Ok(Outcome::Finished { steps: total, last })
+    Ok(Outcome::Finished {
+        steps: total,
+        last,
+        ended_by,
+    })
 }
 
 /// What a model's `training` metadata says of the run that made it after `steps` steps:
@@ -438,6 +484,16 @@ fn read_log(path: &Path, upto: u64) -> Vec<LossRecord> {
         .filter_map(|l| serde_json::from_str::<LossRecord>(l).ok())
         .filter(|r| r.step <= upto)
         .collect()
+}
+
+/// A line above the progress bar, or on stdout when the bar is hidden (a hidden bar's
+/// `println` prints nothing).
+fn say(pb: &indicatif::ProgressBar, msg: String) {
+    if pb.is_hidden() {
+        println!("{msg}");
+    } else {
+        pb.println(msg);
+    }
 }
 
 fn progress_bar(total: u64, start: u64, visible: bool) -> indicatif::ProgressBar {

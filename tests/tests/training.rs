@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use host_train::loss::LossConfig;
-use host_train::train::{train, LossRecord, Outcome, TrainOptions};
+use host_train::train::{train, EndedBy, LossRecord, Outcome, TrainOptions};
 use stylecast::{ModelFile, NetConfig};
 use stylecast_e2e::shared_dir;
 
@@ -82,6 +82,36 @@ fn log(opts: &TrainOptions) -> Vec<LossRecord> {
         .collect()
 }
 
+/// The steps a finished run took and the limit that ended it.
+fn finished(o: &TrainOptions) -> (u64, EndedBy) {
+    match train(o, None, no_stop()).unwrap() {
+        Outcome::Finished {
+            steps, ended_by, ..
+        } => (steps, ended_by),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_run_ends_at_the_first_of_epochs_max_steps_and_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 photos at batch 2: 4 steps an epoch.
+    let ds = tiny_dataset(dir.path(), 8);
+    let mut o = options(dir.path(), &ds, "epochs.safetensors", 32, 2, 1000);
+    o.epochs = 2;
+    assert_eq!(finished(&o), (8, EndedBy::Epochs));
+    o.max_steps = Some(3);
+    assert_eq!(finished(&o), (3, EndedBy::MaxSteps));
+    // A time limit already passed ends the run after its first step, as a finished run:
+    // the model is written and says how many steps made it.
+    let mut o = options(dir.path(), &ds, "timed.safetensors", 32, 2, 1000);
+    o.time_limit = Some(0.0);
+    assert_eq!(finished(&o), (1, EndedBy::TimeLimit));
+    let m = ModelFile::load(&o.out, &Device::Cpu).unwrap();
+    assert_eq!(m.meta.training.unwrap()["steps"].as_u64(), Some(1));
+    assert_eq!(log(&o).len(), 1);
+}
+
 #[test]
 fn training_learns_the_style() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,7 +119,9 @@ fn training_learns_the_style() {
     let mut o = options(dir.path(), &ds, "learn.safetensors", 64, 2, 100);
     o.preview_every = 50;
     match train(&o, None, no_stop()).unwrap() {
-        Outcome::Finished { steps, .. } => assert_eq!(steps, 100),
+        Outcome::Finished {
+            steps, ended_by, ..
+        } => assert_eq!((steps, ended_by), (100, EndedBy::MaxSteps)),
         other => panic!("{other:?}"),
     }
     let h = log(&o);
