@@ -353,8 +353,8 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             && done < total
         {
             say(&pb, format!("time limit reached at step {done}; finishing"));
-            total = done;
             ended_by = EndedBy::TimeLimit;
+            total = done;
             break;
         }
         if stopping && done < total {
