@@ -225,6 +225,7 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
 
 fn main() {
     stylecast::tune_malloc_for_frames();
+    stylecast::tune_cpu_workers_for_frames();
     if let Err(e) = real_main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -48,6 +48,20 @@ pub fn tune_malloc_for_frames() {
     }
 }
 
+/// Lets candle's CPU worker threads sleep as soon as an element-wise op is done instead of
+/// spinning (candle's default is 25 000 spins, `CANDLE_BARRIER_POOL_SPIN_LIMIT`). A frame is
+/// many small element-wise ops, after each of which the worker spun beside the GEMM threads
+/// and the camera and window threads: a quarter of the CPU samples of a small-network frame
+/// on 2 cores. Parking at once gave 6-50% more live fps there with the small network and no
+/// loss with the default one (BENCHMARKS.md). A value already in the environment is kept.
+/// Call at start-up, before any thread or tensor op.
+pub fn tune_cpu_workers_for_frames() {
+    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    if std::env::var_os(VAR).is_none() {
+        std::env::set_var(VAR, "1");
+    }
+}
+
 /// Tunes glibc's malloc for training: as [`tune_malloc_for_frames`], and no `mmap` at all.
 /// A training step's activations and gradients are mostly larger than the largest mmap
 /// threshold glibc allows (32 MB; one 64-channel 256x256 map at batch 4 is 67 MB), so each
@@ -114,5 +128,19 @@ pub(crate) mod test_util {
                 .unwrap()
         };
         max_abs(&(&got - &want).unwrap()) / max_abs(&want).max(1e-30)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn worker_spin_is_lowered_unless_already_set() {
+        const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+        std::env::set_var(VAR, "777");
+        super::tune_cpu_workers_for_frames();
+        assert_eq!(std::env::var(VAR).as_deref(), Ok("777"));
+        std::env::remove_var(VAR);
+        super::tune_cpu_workers_for_frames();
+        assert_eq!(std::env::var(VAR).as_deref(), Ok("1"));
     }
 }
