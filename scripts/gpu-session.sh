@@ -42,6 +42,14 @@ for s in "${!SW[@]}"; do
     --time-limit "$TRAIN_SECONDS" --checkpoint-every 1000 --preview-every 1000 \
     --preview-image carry/test/chicago.jpg --quiet > /tmp/sc/models/$s.log 2>&1 &
 done
+#    The narrow CPU-kiosk style (models/small/, NetConfig::small) continues alongside, as
+#    small-starry_night (unpack it to models/small/starry_night.safetensors).
+[ -f models/small/starry_night.safetensors ] && \
+  host-train train --style carry/styles/starry_night.jpg --dataset carry/train \
+    --out /tmp/sc/models/small-starry_night.safetensors --init models/small/starry_night.safetensors \
+    --seed "$SEED" --name starry_night --device cuda --epochs 100 --max-steps 20000 \
+    --time-limit "$TRAIN_SECONDS" --checkpoint-every 1000 --preview-every 1000 \
+    --preview-image carry/test/chicago.jpg --quiet > /tmp/sc/models/small-starry_night.log 2>&1 &
 wait
 tail -n 3 /tmp/sc/models/*.log >> "$LOG"
 

@@ -1,13 +1,13 @@
-//! The styles in models/: they load, say how they were made, and their f16 path is
-//! faithful (PSNR of f16 compute against f32 compute of the same weights >= 40 dB).
+//! The styles in models/ and models/small/: they load, say how they were made, and their
+//! f16 path is faithful (PSNR of f16 compute against f32 compute of the same weights >= 40 dB).
 
 use candle_core::Device;
 use stylecast::image_io::{load_rgb, psnr};
 use stylecast::{ModelFile, Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::{repo_root, shared_dir};
 
-fn shipped() -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(repo_root().join("models"))
+fn models_in(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(repo_root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
@@ -16,10 +16,33 @@ fn shipped() -> Vec<std::path::PathBuf> {
     v
 }
 
+/// Every shipped model: the default-width styles, then the narrow ones for CPU kiosks.
+fn shipped() -> Vec<std::path::PathBuf> {
+    let mut v = models_in("models");
+    v.extend(models_in("models/small"));
+    v
+}
+
+#[test]
+fn small_styles_are_the_narrow_network() {
+    let small = models_in("models/small");
+    assert!(!small.is_empty(), "models/small ships no style");
+    for p in &small {
+        let m = ModelFile::load(p, &Device::Cpu).unwrap();
+        assert_eq!(
+            m.meta.config,
+            stylecast::NetConfig::small(),
+            "{}: not the small network",
+            p.display()
+        );
+        assert!(std::fs::metadata(p).unwrap().len() < 1_000_000);
+    }
+}
+
 #[test]
 fn at_least_four_styles_with_metadata() {
+    assert!(models_in("models").len() >= 4);
     let models = shipped();
-    assert!(models.len() >= 4, "{models:?}");
     for p in &models {
         let m = ModelFile::load(p, &Device::Cpu).unwrap();
         assert_eq!(
