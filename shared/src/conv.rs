@@ -944,8 +944,15 @@ mod tests {
                 assert!(e < tol, "output {dtype:?} {case:?}: {e}");
                 let e = max_rel(gx, &gx_ref);
                 assert!(e < tol, "input gradient {dtype:?} {case:?}: {e}");
+                // In f16 each kernel gradient value is a sum over every output pixel, whose
+                // rounding error grows with the square root of their count: at VGG's 200x1000
+                // it was 0.5-1.4e-2 of the largest value from run to run (random inputs).
+                let gw_tol = match dtype {
+                    DType::F16 => tol * ((n * ho * wo) as f64 / 16384.0).sqrt().max(1.0),
+                    _ => tol,
+                };
                 let e = max_rel(gw, &gw_ref);
-                assert!(e < tol, "kernel gradient {dtype:?} {case:?}: {e}");
+                assert!(e < gw_tol, "kernel gradient {dtype:?} {case:?}: {e}");
             }
         }
         Ok(())
