@@ -52,15 +52,17 @@ pub fn tune_malloc_for_frames() {
 /// spinning (candle's default is 25 000 spins, `CANDLE_BARRIER_POOL_SPIN_LIMIT`). A frame is
 /// many small element-wise ops, after each of which the worker spun beside the GEMM threads
 /// and the camera and window threads: a quarter of the CPU samples of a small-network frame
-/// on 2 cores. Parking at once gave 6-50% more live fps there with the small network and no
+/// on 2 cores. Parking at once gave 6-52% more live fps there with the small network and no
 /// loss with the default one (BENCHMARKS.md). A value already in the environment is kept.
 /// Call at start-up, before any thread or tensor op.
 pub fn tune_cpu_workers_for_frames() {
-    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-    if std::env::var_os(VAR).is_none() {
-        std::env::set_var(VAR, "1");
+    if std::env::var_os(SPIN_LIMIT_VAR).is_none() {
+        std::env::set_var(SPIN_LIMIT_VAR, "1");
     }
 }
+
+/// candle's setting for how often its CPU workers spin before they sleep.
+const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 
 /// Tunes glibc's malloc for training: as [`tune_malloc_for_frames`], and no `mmap` at all.
 /// A training step's activations and gradients are mostly larger than the largest mmap
@@ -135,12 +137,12 @@ pub(crate) mod test_util {
 mod tests {
     #[test]
     fn worker_spin_is_lowered_unless_already_set() {
-        const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-        std::env::set_var(VAR, "777");
-        super::tune_cpu_workers_for_frames();
-        assert_eq!(std::env::var(VAR).as_deref(), Ok("777"));
-        std::env::remove_var(VAR);
-        super::tune_cpu_workers_for_frames();
-        assert_eq!(std::env::var(VAR).as_deref(), Ok("1"));
+        use super::{tune_cpu_workers_for_frames, SPIN_LIMIT_VAR};
+        std::env::set_var(SPIN_LIMIT_VAR, "777");
+        tune_cpu_workers_for_frames();
+        assert_eq!(std::env::var(SPIN_LIMIT_VAR).as_deref(), Ok("777"));
+        std::env::remove_var(SPIN_LIMIT_VAR);
+        tune_cpu_workers_for_frames();
+        assert_eq!(std::env::var(SPIN_LIMIT_VAR).as_deref(), Ok("1"));
     }
 }

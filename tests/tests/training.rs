@@ -118,12 +118,7 @@ fn training_learns_the_style() {
     let ds = tiny_dataset(dir.path(), 16);
     let mut o = options(dir.path(), &ds, "learn.safetensors", 64, 2, 100);
     o.preview_every = 50;
-    match train(&o, None, no_stop()).unwrap() {
-        Outcome::Finished {
-            steps, ended_by, ..
-        } => assert_eq!((steps, ended_by), (100, EndedBy::MaxSteps)),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(finished(&o), (100, EndedBy::MaxSteps));
     let h = log(&o);
     assert_eq!(h.len(), 100);
     let mean =
