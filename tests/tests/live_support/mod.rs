@@ -34,7 +34,11 @@ impl Xvfb {
             return None;
         }
         // -displayfd: Xvfb picks a free display number itself and writes it to the given
-        // fd (our stdout pipe) once it accepts connections. No race between parallel tests.
+        // fd (our stdout pipe) once it accepts connections. One at a time within a test
+        // binary: two servers choosing at the same moment can both take a stale lock of a
+        // killed server (CI once saw a test's display vanish: XOpenDisplay failed on :0).
+        static CHOOSING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = CHOOSING.lock().unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new("Xvfb")
             .args([
                 "-displayfd",
