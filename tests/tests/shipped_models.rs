@@ -7,13 +7,7 @@ use stylecast::{ModelFile, Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::{repo_root, shared_dir};
 
 fn models_in(dir: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(repo_root().join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    v.sort();
-    v
+    stylecast::model_file::models_in(&repo_root().join(dir)).unwrap()
 }
 
 /// Every shipped model: the default-width styles, then the narrow ones for CPU kiosks.
