@@ -91,8 +91,18 @@ impl Conv2d {
     }
 }
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Conv2d {
+    /// The convolution for a layer that an instance norm follows: without its bias when
+    /// nothing is differentiated, since the norm subtracts any per-channel constant again
+    /// (a pass over the activation saved). With gradients the bias is added as usual, so
+    /// that it gets its (zero) gradient.
+    pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false)
+    }
+
+    /// `bias_needed`: whether the result must include the bias even when nothing is
+    /// differentiated.
+    fn forward_with(&self, x: &Tensor, bias_needed: bool) -> Result<Tensor> {
         let ConvParams { stride, padding } = self.params;
         // Only build the gradient path when something upstream is being differentiated.
         let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());
@@ -100,7 +110,11 @@ impl Module for Conv2d {
         #[cfg(feature = "cudnn")]
         if x.device().is_cuda() && matches!(x.dtype(), DType::F32 | DType::F16) {
             let y = crate::cudnn_conv::conv2d(x, &self.weight, self.params, self.frozen)?;
-            return self.add_bias(y);
+            return if bias_needed || needs_grad {
+                self.add_bias(y)
+            } else {
+                Ok(y)
+            };
         }
         let (x0, w0) = (x.detach(), self.weight.detach());
         let fast = conv2d_cpu(&x0, &w0, self.params)?;
@@ -109,7 +123,7 @@ impl Module for Conv2d {
             None => x0.conv2d(&w0, padding, stride, 1, 1)?,
         };
         if !needs_grad {
-            return self.add_bias(y);
+            return if bias_needed { self.add_bias(y) } else { Ok(y) };
         }
         let op = ConvGrad {
             params: self.params,
@@ -119,6 +133,12 @@ impl Module for Conv2d {
             Some(b) => broadcast_bias(y, &b.detach())? + x.apply_op3(&self.weight, b, op)?,
             None => self.add_bias((y + x.apply_op2(&self.weight, op)?)?),
         }
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, true)
     }
 }
 
@@ -163,12 +183,7 @@ pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> R
     let wm = w.reshape((o, c * k * k))?;
     if has_kernel(x) {
         let x = x.contiguous()?;
-        let win = Windows::new(&x, k, params)?;
-        let band = im2col_band_rows(c * k * k, win.wo, x.dtype(), win.ho);
-        return by_bands(&x, win.ho, band, |xi, r0, b| {
-            let cols = im2col_band_direct(xi, &win, r0, b)?;
-            wm.matmul(&cols)?.reshape((1, o, b, win.wo))
-        });
+        return im2col_gemm(&x, &wm, Windows::new(&x, k, params)?);
     }
     // Other dtypes (f16): stack the k*k shifted views of the padded image (stride 1 only,
     // see `conv2d_cpu`).
@@ -190,12 +205,53 @@ pub(crate) fn conv2d_im2col_cpu(x: &Tensor, w: &Tensor, params: ConvParams) -> R
     })
 }
 
+/// `ConvParams { stride, padding: pad }` on `x` reflection-padded by `pad` (PyTorch's
+/// `ReflectionPad2d` then the convolution), for inference on the CPU: the column matrix
+/// reads the reflected pixels in place, so no padded copy of `x` is made. `None` where
+/// this path does not apply (gradients, other devices and dtypes, the kn2row shapes): pad
+/// explicitly then.
+pub(crate) fn conv2d_reflect_padded_cpu(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<Option<Tensor>> {
+    let (o, c, k, _) = w.dims4()?;
+    let (_, _, h, wd) = x.dims4()?;
+    let kn2row = stride == 1 && o < KN2ROW_MAX_OUT && k > 1;
+    // (a reflection wider than the image folds more than once: left to the padding op)
+    if !has_kernel(x) || x.track_op() || w.track_op() || kn2row || pad >= h.min(wd) {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let params = ConvParams {
+        stride,
+        padding: pad,
+    };
+    let win = Windows {
+        reflect: true,
+        ..Windows::new(&x, k, params)?
+    };
+    im2col_gemm(&x, &w.reshape((o, c * k * k))?, win).map(Some)
+}
+
+/// im2col + GEMM for a contiguous f32/f64 CPU image with the weights as an `(o, c*k*k)`
+/// matrix.
+fn im2col_gemm(x: &Tensor, wm: &Tensor, win: Windows) -> Result<Tensor> {
+    let o = wm.dim(0)?;
+    let band = im2col_band_rows(wm.dim(1)?, win.wo, x.dtype(), win.ho);
+    by_bands(x, win.ho, band, |xi, r0, b| {
+        let cols = im2col_band_direct(xi, &win, r0, b)?;
+        wm.matmul(&cols)?.reshape((1, o, b, win.wo))
+    })
+}
+
 /// Output rows per band for a column matrix of `rows` rows and `wd` output columns.
 fn im2col_band_rows(rows: usize, wd: usize, dtype: DType, h: usize) -> usize {
     (BAND_BYTES / (rows * wd * dtype.size_in_bytes()).max(1)).clamp(1, h)
 }
 
-/// Where a convolution's windows fall on its unpadded `(c, h, w)` input: the zero padding is
+/// Where a convolution's windows fall on its unpadded `(c, h, w)` input: the padding is
 /// implicit (no padded copy of the input is made), and `(ho, wo)` is the output size.
 #[derive(Debug, Clone, Copy)]
 struct Windows {
@@ -205,6 +261,8 @@ struct Windows {
     k: usize,
     stride: usize,
     padding: usize,
+    /// Padding by reflection (inference only, see [`conv2d_reflect_padded_cpu`]), not zeros.
+    reflect: bool,
     ho: usize,
     wo: usize,
 }
@@ -225,21 +283,24 @@ impl Windows {
             k,
             stride,
             padding,
+            reflect: false,
             ho: out_len(h + 2 * padding, k, stride),
             wo: out_len(w + 2 * padding, k, stride),
         }
     }
 
     /// The input index that tap `d` of output `o` reads along an axis of `len` pixels, or
-    /// `None` in the padding.
+    /// `None` in zero padding.
     fn source(&self, o: usize, d: usize, len: usize) -> Option<usize> {
-        (o * self.stride + d)
-            .checked_sub(self.padding)
-            .filter(|&i| i < len)
+        let i = (o * self.stride + d) as isize - self.padding as isize;
+        if self.reflect {
+            return Some(crate::padding::reflect_index(i, len));
+        }
+        usize::try_from(i).ok().filter(|&i| i < len)
     }
 
-    /// The outputs `first..end` along the columns whose tap `dx` reads a real pixel (the
-    /// others read the zero padding).
+    /// The outputs `first..end` along the columns whose tap `dx` reads a pixel inside the
+    /// input (the others read the padding).
     fn columns(&self, dx: usize) -> (usize, usize) {
         let (s, p) = (self.stride, self.padding);
         let first = p.saturating_sub(dx).div_ceil(s).min(self.wo);
@@ -254,7 +315,8 @@ impl Windows {
 
 /// The column matrix of output rows `r0..r0 + b` of a contiguous `(1, c, h, w)` f32/f64 CPU
 /// image, `(c*k*k, b*wo)`, with row `c*k*k + dy*k + dx` matching the weight layout, built by
-/// copying image rows straight into place (zeros where a window covers the padding).
+/// copying image rows straight into place (zeros, or the reflected pixels, where a window
+/// covers the padding).
 /// candle's stack of the k*k shifted views takes a generic strided copy instead (the 3 -> 32,
 /// 9x9 input layer spent most of its time there).
 fn im2col_band_direct(xi: &Tensor, win: &Windows, r0: usize, b: usize) -> Result<Tensor> {
@@ -279,16 +341,19 @@ fn im2col_band_direct(xi: &Tensor, win: &Windows, r0: usize, b: usize) -> Result
                             cols.resize(cols.len() + wo, zero);
                             continue;
                         };
-                        cols.resize(cols.len() + first, zero);
+                        let row = &src[(ci * h + iy) * w..][..w];
+                        let border = |ox| win.source(ox, dx, w).map_or(zero, |ix| row[ix]);
+                        cols.extend((0..first).map(border));
                         if first < end {
-                            let at = (ci * h + iy) * w + first * stride + dx - win.padding;
+                            let inside = &row[first * stride + dx - win.padding..];
                             if stride == 1 {
-                                cols.extend_from_slice(&src[at..at + end - first]);
+                                cols.extend_from_slice(&inside[..end - first]);
                             } else {
-                                cols.extend(src[at..].iter().step_by(stride).take(end - first));
+                                // (an indexed map: `step_by` compiled to a slow generic fold)
+                                cols.extend((0..end - first).map(|j| inside[j * stride]));
                             }
                         }
-                        cols.resize(cols.len() + wo - end, zero);
+                        cols.extend((end..wo).map(border));
                     }
                 }
             }
@@ -825,6 +890,40 @@ mod tests {
                 (n, c, o, h, w, k, p)
             );
         }
+        Ok(())
+    }
+
+    /// Reflection read in place by the column matrix equals an explicit reflection pad then
+    /// candle's convolution: the network's shapes (9x9 pad 4, 3x3 pad 1 at strides 1 and
+    /// 2), odd sizes, a 2-pixel plane (the smallest the network makes) and a batch.
+    #[test]
+    fn reflection_in_the_column_matrix_matches_padding_first() -> Result<()> {
+        let cases = [
+            // (n, c, o, h, w, k, stride)
+            (1, 3, 16, 21, 17, 9, 1),
+            (2, 8, 16, 9, 12, 3, 1),
+            (1, 8, 16, 11, 10, 3, 2),
+            (1, 16, 8, 2, 3, 3, 1),
+            (1, 16, 8, 2, 2, 3, 2),
+        ];
+        for (n, c, o, h, w, k, stride) in cases {
+            let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &Device::Cpu)?;
+            let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &Device::Cpu)?;
+            let pad = k / 2;
+            let padded = crate::padding::reflection_pad2d(&x, pad, pad, pad, pad)?;
+            let want = padded.conv2d(&wt, 0, stride, 1, 1)?;
+            let got = conv2d_reflect_padded_cpu(&x, &wt, stride, pad)?.expect("CPU f32 path");
+            let case = (n, c, o, h, w, k, stride);
+            assert_eq!(got.dims(), want.dims(), "{case:?}");
+            assert!(max_rel(&got, &want) < 1e-5, "{case:?}");
+        }
+        // Where it does not apply, the caller pads: gradients, and a pad the plane cannot
+        // reflect once.
+        let x = Tensor::randn(0f32, 1.0, (1, 4, 3, 3), &Device::Cpu)?;
+        let wt = Tensor::randn(0f32, 1.0, (16, 4, 9, 9), &Device::Cpu)?;
+        assert!(conv2d_reflect_padded_cpu(&x, &wt, 1, 4)?.is_none());
+        let v = candle_core::Var::from_tensor(&x.pad_with_same(2, 4, 4)?)?;
+        assert!(conv2d_reflect_padded_cpu(v.as_tensor(), &wt, 1, 4)?.is_none());
         Ok(())
     }
 

@@ -7,9 +7,8 @@ use candle_nn::VarBuilder;
 use crate::conv::{Conv2d, ConvParams};
 
 use crate::config::NetConfig;
-use crate::instance_norm::InstanceNorm;
+use crate::instance_norm::{InstanceNorm, Then};
 use crate::padding::{reflection_pad2d, ReflectionPad2d};
-use crate::relu::relu;
 use crate::upsample::upsample_nearest2x;
 
 /// Reflection pad by k/2, then a convolution (`ConvLayer` in pytorch/examples).
@@ -34,9 +33,31 @@ impl ConvLayer {
         })
     }
 
+    /// The layer for an instance norm to follow (see [`Conv2d::forward_before_norm`]).
+    pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false)
+    }
+
+    /// With the bias, or without it when nothing is differentiated (`bias == false`).
+    fn forward_with(&self, x: &Tensor, bias: bool) -> Result<Tensor> {
+        let ConvParams { stride, .. } = self.conv.params();
+        let fused =
+            crate::conv::conv2d_reflect_padded_cpu(x, self.conv.weight(), stride, self.pad.0)?;
+        if let Some(y) = fused {
+            return if bias { self.conv.add_bias(y) } else { Ok(y) };
+        }
+        let padded = self.pad.forward(x)?;
+        if bias {
+            self.conv.forward(&padded)
+        } else {
+            self.conv.forward_before_norm(&padded)
+        }
+    }
+
     /// This layer applied to `upsample_nearest2x(x)`, computed from `x` directly (see
-    /// [`crate::subpixel`]) when that applies: CPU inference, 3x3 kernel, stride 1.
-    fn forward_upsampled_cpu(&self, x: &Tensor) -> Result<Option<Tensor>> {
+    /// [`crate::subpixel`]) when that applies: CPU inference, 3x3 kernel, stride 1. Without
+    /// the bias unless `bias`.
+    fn forward_upsampled_cpu(&self, x: &Tensor, bias: bool) -> Result<Option<Tensor>> {
         let w = self.conv.weight();
         let applies = x.device().is_cpu()
             && !x.track_op()
@@ -61,13 +82,13 @@ impl ConvLayer {
                 },
             )
         })?;
-        Ok(Some(self.conv.add_bias(y)?))
+        Ok(Some(if bias { self.conv.add_bias(y)? } else { y }))
     }
 }
 
 impl Module for ConvLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.conv.forward(&self.pad.forward(x)?)
+        self.forward_with(x, true)
     }
 }
 
@@ -87,16 +108,35 @@ impl UpsampleConvLayer {
     }
 }
 
+impl UpsampleConvLayer {
+    /// The layer for an instance norm to follow (see [`Conv2d::forward_before_norm`]).
+    pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false)
+    }
+
+    fn forward_with(&self, x: &Tensor, bias: bool) -> Result<Tensor> {
+        if !self.upsample {
+            return if bias {
+                self.conv.forward(x)
+            } else {
+                self.conv.forward_before_norm(x)
+            };
+        }
+        if let Some(y) = self.conv.forward_upsampled_cpu(x, bias)? {
+            return Ok(y);
+        }
+        let up = upsample_nearest2x(x)?;
+        if bias {
+            self.conv.forward(&up)
+        } else {
+            self.conv.forward_before_norm(&up)
+        }
+    }
+}
+
 impl Module for UpsampleConvLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.upsample {
-            if let Some(y) = self.conv.forward_upsampled_cpu(x)? {
-                return Ok(y);
-            }
-            self.conv.forward(&upsample_nearest2x(x)?)
-        } else {
-            self.conv.forward(x)
-        }
+        self.forward_with(x, true)
     }
 }
 
@@ -122,9 +162,10 @@ impl ResidualBlock {
 
 impl Module for ResidualBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = relu(&self.in1.forward(&self.conv1.forward(x)?)?)?;
-        let y = self.in2.forward(&self.conv2.forward(&y)?)?;
-        y + x
+        let y = self.conv1.forward_before_norm(x)?;
+        let y = self.in1.forward_then(&y, Then::Relu)?;
+        let y = self.conv2.forward_before_norm(&y)?;
+        self.in2.forward_then(&y, Then::Add(x))
     }
 }
 
@@ -182,14 +223,24 @@ impl TransformerNet {
     /// The raw network on an input whose sides are multiples of 4, unclamped: this is
     /// what training differentiates and what the PyTorch reference computes.
     pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
-        let y = relu(&self.in1.forward(&self.conv1.forward(x)?)?)?;
-        let y = relu(&self.in2.forward(&self.conv2.forward(&y)?)?)?;
-        let mut y = relu(&self.in3.forward(&self.conv3.forward(&y)?)?)?;
+        let y = self
+            .in1
+            .forward_then(&self.conv1.forward_before_norm(x)?, Then::Relu)?;
+        let y = self
+            .in2
+            .forward_then(&self.conv2.forward_before_norm(&y)?, Then::Relu)?;
+        let mut y = self
+            .in3
+            .forward_then(&self.conv3.forward_before_norm(&y)?, Then::Relu)?;
         for block in &self.res {
             y = block.forward(&y)?;
         }
-        let y = relu(&self.in4.forward(&self.deconv1.forward(&y)?)?)?;
-        let y = relu(&self.in5.forward(&self.deconv2.forward(&y)?)?)?;
+        let y = self
+            .in4
+            .forward_then(&self.deconv1.forward_before_norm(&y)?, Then::Relu)?;
+        let y = self
+            .in5
+            .forward_then(&self.deconv2.forward_before_norm(&y)?, Then::Relu)?;
         self.deconv3.forward(&y)
     }
 }
