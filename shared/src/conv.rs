@@ -22,7 +22,7 @@ use candle_core::{
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_tensors, with_values, Kernel};
+use crate::cpu_values::{has_kernel, run_on_tensors, with_values, zeros, Kernel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
@@ -330,7 +330,7 @@ fn im2col_band_direct(xi: &Tensor, win: &Windows, r0: usize, b: usize) -> Result
             ..
         } = win;
         let zero = T::from_f64(0.0);
-        let mut cols = vec![zero; win.c * k * k * b * wo];
+        let mut cols = zeros(win.c * k * k * b * wo);
         // One task per (channel, tap): the copy ran on one thread while the GEMM used all,
         // a fifth of a small-network frame.
         cols.par_chunks_mut(b * wo)
@@ -493,7 +493,7 @@ impl Kernel for TapPlanes {
         let planes = inputs[0];
         let TapPlanes { o, k, b, wp, wd } = *self;
         let rows = b + k - 1;
-        let mut out = vec![T::zero(); o * b * wd];
+        let mut out = zeros(o * b * wd);
         out.par_chunks_mut(wd).enumerate().for_each(|(row, dst)| {
             let (oi, y) = (row / b, row % b);
             for dy in 0..k {
@@ -586,7 +586,7 @@ fn col2im_grad_input<T: WithDType>(
     let wt = w.reshape((o, c * k * k))?.t()?.contiguous()?;
     let band = im2col_band_rows(c * k * k, wo, g.dtype(), ho);
     let mut images = Vec::with_capacity(n);
-    let mut gx = vec![T::from_f64(0.0); c * h * wd];
+    let mut gx = zeros::<T>(c * h * wd);
     for (i, r0, b) in bands(n, ho, band) {
         let gb = g
             .narrow(0, i, 1)?
@@ -612,7 +612,7 @@ fn col2im_grad_input<T: WithDType>(
         })
         .expect("matmul gives a contiguous CPU tensor of its inputs' dtype");
         if r0 + b == ho {
-            let done = std::mem::replace(&mut gx, vec![T::from_f64(0.0); c * h * wd]);
+            let done = std::mem::replace(&mut gx, zeros(c * h * wd));
             images.push(Tensor::from_vec(done, (1, c, h, wd), g.device())?);
         }
     }

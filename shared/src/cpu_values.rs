@@ -5,6 +5,16 @@
 use candle_core::{
     backend::BackendStorage, CpuStorage, DType, Layout, Result, Shape, Tensor, WithDType,
 };
+use rayon::prelude::*;
+
+/// `len` zeros, written by all threads: the kernels' output buffers are megabytes, and
+/// `vec![0; len]` zeroed them on one thread (a tenth of a small-network frame, most of it
+/// the column matrices, while the other core waited).
+pub(crate) fn zeros<T: WithDType>(len: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    v.par_extend(rayon::iter::repeat_n(T::zero(), len));
+    v
+}
 
 /// Runs `f` on the values of a contiguous CPU tensor of dtype `T`; `None` for anything else.
 pub(crate) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Option<R> {

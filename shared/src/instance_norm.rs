@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, storage_values, with_all_values};
+use crate::cpu_values::{has_kernel, storage_values, with_all_values, zeros};
 
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
@@ -225,7 +225,7 @@ impl FusedInstanceNorm {
         (n, c, plane): (usize, usize, usize),
         then: Epilogue<T>,
     ) -> Vec<T> {
-        let mut y = vec![T::from_f64(0.0); n * c * plane];
+        let mut y = zeros(n * c * plane);
         y.par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
             .enumerate()
@@ -262,7 +262,7 @@ impl FusedInstanceNorm {
         dy: &[T],
         (n, c, plane): (usize, usize, usize),
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let mut dx = vec![T::from_f64(0.0); n * c * plane];
+        let mut dx = zeros(n * c * plane);
         let inv_n = 1.0 / plane as f64;
         // Per plane: (sum of dy, sum of dy * xhat), the beta and gamma gradients' terms.
         let sums: Vec<(f64, f64)> = dx

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 /// Source index for output position `i` of a reflection-padded axis of length `n`.
 pub fn reflect_index(i: isize, n: usize) -> usize {
@@ -90,7 +90,7 @@ impl Kernel for ReflectionPad {
         let (h, w) = self.hw;
         let x = inputs[0];
         let out = self.rows.len() * self.cols.len();
-        let mut y = vec![T::from_f64(0.0); x.len() / (h * w) * out];
+        let mut y = zeros(x.len() / (h * w) * out);
         y.par_chunks_mut(out)
             .zip(x.par_chunks(h * w))
             .for_each(|(yp, plane)| {
@@ -118,7 +118,7 @@ impl Kernel for ReflectionPadGrad<'_> {
         let (h, w) = (*h, *w);
         let g = inputs[0];
         let row_len = cols.len();
-        let mut dx = vec![T::from_f64(0.0); g.len() / (rows.len() * row_len) * h * w];
+        let mut dx = zeros(g.len() / (rows.len() * row_len) * h * w);
         dx.par_chunks_mut(h * w)
             .zip(g.par_chunks(rows.len() * row_len))
             .for_each(|(plane, gp)| {

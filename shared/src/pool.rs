@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 /// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does).
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
@@ -60,7 +60,7 @@ impl Kernel for MaxPool2x2 {
         let (h, w) = self.hw;
         let x = inputs[0];
         let out = (h / 2) * (w / 2);
-        let mut y = vec![T::from_f64(0.0); x.len() / (h * w) * out];
+        let mut y = zeros(x.len() / (h * w) * out);
         y.par_chunks_mut(out)
             .zip(x.par_chunks(h * w))
             .for_each(|(yp, plane)| {
@@ -76,7 +76,7 @@ impl Kernel for MaxPool2x2Grad {
     fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
         let (h, w) = self.hw;
         let (x, g) = (inputs[0], inputs[1]);
-        let mut dx = vec![T::from_f64(0.0); x.len()];
+        let mut dx = zeros(x.len());
         dx.par_chunks_mut(h * w)
             .zip(x.par_chunks(h * w).zip(g.par_chunks((h / 2) * (w / 2))))
             .for_each(|(dp, (plane, gp))| {

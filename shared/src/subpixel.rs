@@ -13,7 +13,7 @@
 use candle_core::{Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_tensors, Kernel};
+use crate::cpu_values::{has_kernel, run_on_tensors, zeros, Kernel};
 
 /// `conv(reflection_pad(upsample_nearest2x(x), 1), w)` for a `(o, c, 3, 3)` kernel `w`,
 /// without bias. `conv2x2` runs a valid, stride-1 convolution (here with 2x2 kernels).
@@ -81,7 +81,7 @@ impl Kernel for PhaseWeave {
         let (zh, zw) = (h + 1, wd + 1);
         let plane =
             |ni: usize, p: usize, c: usize| &z[((ni * 4 + p) * o + c) * zh * zw..][..zh * zw];
-        let mut out = vec![T::zero(); n * o * 4 * h * wd];
+        let mut out = zeros(n * o * 4 * h * wd);
         out.par_chunks_mut(4 * h * wd)
             .enumerate()
             .for_each(|(nc, dst)| {

@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
+use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
     if has_kernel(x) {
@@ -34,7 +34,7 @@ struct Upsample2xGrad {
 impl Kernel for Upsample2x {
     fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
         let (x, w) = (inputs[0], self.w);
-        let mut y = vec![T::from_f64(0.0); x.len() * 4];
+        let mut y = zeros(x.len() * 4);
         y.par_chunks_mut(4 * w)
             .zip(x.par_chunks(w))
             .for_each(|(rows, src)| {
@@ -51,7 +51,7 @@ impl Kernel for Upsample2x {
 impl Kernel for Upsample2xGrad {
     fn run<T: WithDType>(&self, inputs: &[&[T]]) -> Vec<T> {
         let (g, w) = (inputs[0], self.w);
-        let mut dx = vec![T::from_f64(0.0); g.len() / 4];
+        let mut dx = zeros(g.len() / 4);
         dx.par_chunks_mut(w)
             .zip(g.par_chunks(4 * w))
             .for_each(|(d, rows)| {
