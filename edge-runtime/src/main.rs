@@ -224,7 +224,7 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
 }
 
 fn main() {
-    stylecast::tune_malloc_for_frames();
+    stylecast::tune_malloc();
     stylecast::tune_cpu_workers_for_frames();
     if let Err(e) = real_main() {
         eprintln!("error: {e:#}");

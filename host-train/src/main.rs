@@ -191,7 +191,7 @@ fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
 }
 
 fn main() -> Result<()> {
-    stylecast::tune_malloc_for_training();
+    stylecast::tune_malloc();
     let cli = Cli::parse();
     match cli.command {
         Command::Train(a) => {

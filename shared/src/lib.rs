@@ -33,18 +33,25 @@ pub use transformer::TransformerNet;
 
 use std::path::Path;
 
-/// Tunes glibc's malloc for frame-by-frame work: blocks up to 32 MB (im2col bands,
-/// activations) come from the heap rather than fresh `mmap`s, and freed memory stays in the
-/// process rather than going back to the kernel after every layer, only to be faulted in and
-/// zeroed again for the next one. On the CPU path that is 77% fewer page faults and 22% less
-/// CPU time per frame (BENCHMARKS.md). The process keeps its peak heap, which a frame loop
-/// reuses anyway. Call once at start-up; a no-op off glibc.
-pub fn tune_malloc_for_frames() {
+/// Tunes glibc's malloc for frame-by-frame work and training steps, which allocate and free
+/// the same large tensors over and over: every block comes from the heap, never a fresh
+/// `mmap` (a mapping is faulted in and zeroed page by page on each use, and activations of
+/// 64 channels at 256x256 and batch 4, or 16 at 1280x720, exceed the largest mmap threshold
+/// glibc allows), freed memory stays in the process, and all threads share one arena (live
+/// mode runs the network on its own thread, whose per-thread arena unmapped its 64 MB heaps
+/// when they emptied: 880 000 page faults in 30 frames of 320x240 against 21 000, and 30-45%
+/// more time per frame). Training: 5.1M -> 1.1M page faults per two steps at batch 4;
+/// frames: 77% fewer faults and 22% less CPU (BENCHMARKS.md). The process keeps its peak
+/// heap, which a frame or step loop reuses anyway. Call once at start-up, before any
+/// threads; a no-op off glibc.
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any worker threads.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
@@ -63,21 +70,6 @@ pub fn tune_cpu_workers_for_frames() {
 
 /// candle's setting for how often its CPU workers spin before they sleep.
 const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-
-/// Tunes glibc's malloc for training: as [`tune_malloc_for_frames`], and no `mmap` at all.
-/// A training step's activations and gradients are mostly larger than the largest mmap
-/// threshold glibc allows (32 MB; one 64-channel 256x256 map at batch 4 is 67 MB), so each
-/// was a fresh mapping, faulted in and zeroed page by page: at batch 4, 256x256 that was
-/// 1.7M page faults and a quarter of the CPU time per step. From the heap, freed blocks
-/// are reused by the next step's tensors of the same sizes (BENCHMARKS.md).
-pub fn tune_malloc_for_training() {
-    tune_malloc_for_frames();
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: as above.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-    }
-}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced,
 /// then renamed over the target. A crash leaves either the old file or the new one.
