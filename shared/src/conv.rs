@@ -102,7 +102,7 @@ impl Conv2d {
 
     /// `bias_needed`: whether the result must include the bias even when nothing is
     /// differentiated.
-    fn forward_with(&self, x: &Tensor, bias_needed: bool) -> Result<Tensor> {
+    pub(crate) fn forward_with(&self, x: &Tensor, bias_needed: bool) -> Result<Tensor> {
         let ConvParams { stride, padding } = self.params;
         // Only build the gradient path when something upstream is being differentiated.
         let needs_grad = x.track_op() || (!self.frozen && self.weight.track_op());

@@ -46,12 +46,7 @@ impl ConvLayer {
         if let Some(y) = fused {
             return if bias { self.conv.add_bias(y) } else { Ok(y) };
         }
-        let padded = self.pad.forward(x)?;
-        if bias {
-            self.conv.forward(&padded)
-        } else {
-            self.conv.forward_before_norm(&padded)
-        }
+        self.conv.forward_with(&self.pad.forward(x)?, bias)
     }
 
     /// This layer applied to `upsample_nearest2x(x)`, computed from `x` directly (see
@@ -116,21 +111,12 @@ impl UpsampleConvLayer {
 
     fn forward_with(&self, x: &Tensor, bias: bool) -> Result<Tensor> {
         if !self.upsample {
-            return if bias {
-                self.conv.forward(x)
-            } else {
-                self.conv.forward_before_norm(x)
-            };
+            return self.conv.forward_with(x, bias);
         }
         if let Some(y) = self.conv.forward_upsampled_cpu(x, bias)? {
             return Ok(y);
         }
-        let up = upsample_nearest2x(x)?;
-        if bias {
-            self.conv.forward(&up)
-        } else {
-            self.conv.forward_before_norm(&up)
-        }
+        self.conv.forward_with(&upsample_nearest2x(x)?, bias)
     }
 }
 
