@@ -92,16 +92,10 @@ impl Conv2d {
 }
 
 impl Conv2d {
-    /// The convolution for a layer that an instance norm follows: without its bias when
-    /// nothing is differentiated, since the norm subtracts any per-channel constant again
-    /// (a pass over the activation saved). With gradients the bias is added as usual, so
-    /// that it gets its (zero) gradient.
-    pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, false)
-    }
-
-    /// `bias_needed`: whether the result must include the bias even when nothing is
-    /// differentiated.
+    /// The convolution; `bias_needed`: whether the result must include the bias even when
+    /// nothing is differentiated. A layer that an instance norm follows passes `false`: the
+    /// norm subtracts any per-channel constant again (a pass over the activation saved).
+    /// With gradients the bias is always added, so that it gets its (zero) gradient.
     pub(crate) fn forward_with(&self, x: &Tensor, bias_needed: bool) -> Result<Tensor> {
         let ConvParams { stride, padding } = self.params;
         // Only build the gradient path when something upstream is being differentiated.

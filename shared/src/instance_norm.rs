@@ -65,7 +65,6 @@ impl InstanceNorm {
 /// What follows the norm in the same pass (see [`InstanceNorm::forward_then`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Then<'a> {
-    Nothing,
     /// `max(y, 0)`.
     Relu,
     /// `y + skip`, the residual connection.
@@ -127,7 +126,6 @@ impl InstanceNorm {
     fn forward_then_composed(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         let y = self.forward(x)?;
         match then {
-            Then::Nothing => Ok(y),
             Then::Relu => crate::relu::relu(&y),
             Then::Add(skip) => y + skip,
         }

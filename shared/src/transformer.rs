@@ -33,7 +33,8 @@ impl ConvLayer {
         })
     }
 
-    /// The layer for an instance norm to follow (see [`Conv2d::forward_before_norm`]).
+    /// The layer for an instance norm to follow: without its bias when nothing is
+    /// differentiated, since the norm subtracts any per-channel constant again.
     pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, false)
     }
@@ -104,7 +105,7 @@ impl UpsampleConvLayer {
 }
 
 impl UpsampleConvLayer {
-    /// The layer for an instance norm to follow (see [`Conv2d::forward_before_norm`]).
+    /// The layer for an instance norm to follow (see [`ConvLayer::forward_before_norm`]).
     pub fn forward_before_norm(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, false)
     }
