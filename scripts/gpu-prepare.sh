@@ -9,10 +9,11 @@
 #   host-train.xz, edge-runtime.xz               plain CUDA (candle's convolutions)
 #   host-train-cudnn.xz, edge-runtime-cudnn.xz   --features cudnn
 #   stylecast-cudnn-test.xz                      the library's unit tests with cuDNN
-# and copies: vgg16-features.safetensors, train/ (TRAIN_PHOTOS photos, short side 256),
+# and copies: vgg16-features.safetensors, train/ (up to TRAIN_PHOTOS photos, short side 256, as many as fit),
 # styles/ (the paintings, as they are), test/ (the demo photos).
 # The run tool sends at most 64 MiB: the checkout's files plus carry/. The script stops if
-# carry/ would not fit beside the checkout (about 14 MiB, most of it models/).
+# carry/ would not fit beside the checkout (about 15 MiB, most of it models/); train/ takes
+# the room that is left.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${STYLECAST_SHARED:-$ROOT/../shared}"
@@ -62,10 +63,13 @@ if ! python3 -c 'import PIL' 2>/dev/null; then
   "$PREP_VENV/bin/python" -c 'import PIL' 2>/dev/null || "$PREP_VENV/bin/python" -m pip install --quiet pillow
   PY_IMG="$PREP_VENV/bin/python"
 fi
-"$PY_IMG" - "$SHARED/data" "$CARRY" "$TRAIN_PHOTOS" <<'PY'
+# The checkout travels too: train/ gets what room is left under the limit (less 1 MiB).
+tree_bytes=$(cd "$ROOT" && git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -1 | cut -f1)
+LIMIT=$(( 63 * 1048576 ))
+"$PY_IMG" - "$SHARED/data" "$CARRY" "$TRAIN_PHOTOS" "$(( LIMIT - tree_bytes ))" <<'PY'
 import os, shutil, sys
 from PIL import Image
-data, carry, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data, carry, n, room = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def save(src, dst, short=None, longer=None):
     if not short and not longer:
         shutil.copyfile(src, dst)
@@ -76,18 +80,26 @@ def save(src, dst, short=None, longer=None):
     if s < 1:
         im = im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
     im.save(dst, quality=85)
-def fill(sub, files, **kw):
+def fill(sub, files, budget=None, **kw):
     out = os.path.join(carry, sub)
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
         os.remove(os.path.join(out, f))
+    kept = 0
     for f in files:
         name = os.path.basename(f) if not kw else os.path.splitext(os.path.basename(f))[0] + ".jpg"
-        save(f, os.path.join(out, name), **kw)
-    print(f"gpu-prepare: {sub}/ {len(files)} images", file=sys.stderr)
-train = sorted(os.listdir(os.path.join(data, "content/train")))
-step = max(1, len(train) // n)
-fill("train", [os.path.join(data, "content/train", f) for f in train[::step][:n]], short=256)
+        dst = os.path.join(out, name)
+        save(f, dst, **kw)
+        if budget is not None:
+            budget -= os.path.getsize(dst)
+            if budget < 0:
+                os.remove(dst)
+                break
+        kept += 1
+    print(f"gpu-prepare: {sub}/ {kept} images", file=sys.stderr)
+    return kept
+def size_of(top):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(top) for f in fs)
 styles = os.path.join(data, "styles")
 # The paintings as they are (2.7 MB): the models' metadata hashes the file trained on, and
 # `host-train eval` checks it against ../shared's.
@@ -95,13 +107,22 @@ fill("styles", [os.path.join(styles, f) for f in sorted(os.listdir(styles))
                 if f.lower().endswith((".jpg", ".jpeg", ".png"))])
 test = os.path.join(data, "content/test")
 fill("test", [os.path.join(test, f) for f in sorted(os.listdir(test))], longer=1024)
+# Spread over the whole folder (every step-th file), as many as fit.
+train = sorted(os.listdir(os.path.join(data, "content/train")))
+step = max(1, len(train) // n)
+train_dir = os.path.join(carry, "train")
+room -= size_of(carry) - (size_of(train_dir) if os.path.isdir(train_dir) else 0)
+kept = fill("train", [os.path.join(data, "content/train", f) for f in train[::step][:n]],
+            budget=room, short=256)
+if kept < n:
+    print(f"gpu-prepare: train/ holds {kept} of TRAIN_PHOTOS={n}: the 64 MiB the run tool "
+          "sends had no room for more", file=sys.stderr)
 PY
 
-carry_bytes=$(du -sb "$CARRY" | cut -f1)
-tree_bytes=$(cd "$ROOT" && git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -1 | cut -f1)
+carry_bytes=$(find "$CARRY" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')
 mib() { echo "$(( $1 / 1048576 ))"; }
 log "carry/ $(mib "$carry_bytes") MiB + checkout $(mib "$tree_bytes") MiB of the run tool's 64 MiB"
-if (( carry_bytes + tree_bytes > 63 * 1048576 )); then
-  log "too large: lower TRAIN_PHOTOS (now $TRAIN_PHOTOS)"
+if (( carry_bytes + tree_bytes > LIMIT )); then
+  log "too large even so: carry/ less, or make the checkout smaller"
   exit 1
 fi
