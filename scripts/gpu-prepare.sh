@@ -9,8 +9,8 @@
 #   host-train.xz, edge-runtime.xz               plain CUDA (candle's convolutions)
 #   host-train-cudnn.xz, edge-runtime-cudnn.xz   --features cudnn
 #   stylecast-cudnn-test.xz                      the library's unit tests with cuDNN
-# and copies: vgg16-features.safetensors, train/ (up to TRAIN_PHOTOS photos, short side 256, as many as fit),
-# styles/ (the paintings, as they are), test/ (the demo photos).
+# and copies: vgg16-features.safetensors, train/ (up to TRAIN_PHOTOS photos, short side 256,
+# as many as fit), styles/ (the paintings, as they are), test/ (the demo photos).
 # The run tool sends at most 64 MiB: the checkout's files plus carry/. The script stops if
 # carry/ would not fit beside the checkout (about 15 MiB, most of it models/); train/ takes
 # the room that is left.
@@ -110,8 +110,8 @@ fill("test", [os.path.join(test, f) for f in sorted(os.listdir(test))], longer=1
 # Spread over the whole folder (every step-th file), as many as fit.
 train = sorted(os.listdir(os.path.join(data, "content/train")))
 step = max(1, len(train) // n)
-train_dir = os.path.join(carry, "train")
-room -= size_of(carry) - (size_of(train_dir) if os.path.isdir(train_dir) else 0)
+shutil.rmtree(os.path.join(carry, "train"), ignore_errors=True)  # the last run's photos
+room -= size_of(carry)
 kept = fill("train", [os.path.join(data, "content/train", f) for f in train[::step][:n]],
             budget=room, short=256)
 if kept < n:
