@@ -75,6 +75,16 @@ enum Command {
         #[arg(long)]
         f32: bool,
     },
+    /// Draw the loss curves of a run, finished or still going: one panel per loss, per-step
+    /// values faint, a moving median bold, each on its own (linear or log) scale. E.g.
+    /// `host-train plot models/starry_night.run`.
+    Plot {
+        /// The run folder (NAME.run/) or its losses.jsonl.
+        input: PathBuf,
+        /// The PNG to write [default: loss_curve.png beside the log].
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -361,6 +371,10 @@ fn main() -> Result<()> {
                 m.dtype(),
                 size as f64 / 1e6
             );
+        }
+        Command::Plot { input, output } => {
+            let (written, records) = host_train::train::plot_log(&input, output.as_deref())?;
+            println!("wrote {} ({records} steps)", written.display());
         }
     }
     Ok(())

@@ -1,18 +1,24 @@
-//! A loss-curve picture: content, style, TV and total (weighted) on a log scale.
-//! Drawn directly into an image; labels use the `font8x8` bitmap font, so no system
-//! fonts are needed on a headless training box.
+//! The loss-curve picture: one panel per loss (total, content, style, TV; weighted, as
+//! the optimiser sees them). Each panel gets its own scale, so a loss that moves by 10%
+//! is as visible as one that falls a thousandfold: linear when the panel's range is
+//! narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run from
+//! scratch). Per-step values are drawn faintly, a moving median over them boldly, since
+//! batch-4 losses are noisy. Labels use the `font8x8` bitmap font, so no system fonts
+//! are needed on a headless training box.
 
 use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
 
 use crate::train::LossRecord;
 
-const W: u32 = 900;
-const H: u32 = 500;
-const LEFT: u32 = 90;
-const RIGHT: u32 = 20;
-const TOP: u32 = 40;
-const BOTTOM: u32 = 50;
+const PANEL_W: u32 = 480;
+const PANEL_H: u32 = 300;
+const LEFT: u32 = 72;
+const RIGHT: u32 = 14;
+const TOP: u32 = 30;
+const BOTTOM: u32 = 28;
+/// Above this max/min ratio a panel switches to a log scale.
+const LOG_RATIO: f64 = 20.0;
 
 pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
     for (i, ch) in text.chars().enumerate() {
@@ -46,112 +52,305 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: R
 /// One curve: its label, colour and the value it plots.
 type Series = (&'static str, Rgb<u8>, fn(&LossRecord) -> f64);
 
-/// Renders the curves; long runs are averaged into at most ~800 points per series.
-pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
-    let mut img = RgbImage::from_pixel(W, H, Rgb([255, 255, 255]));
-    let series: [Series; 4] = [
-        ("total", Rgb([0, 0, 0]), |r| r.total),
-        ("content", Rgb([31, 119, 180]), |r| r.content),
-        ("style", Rgb([214, 39, 40]), |r| r.style),
-        ("tv", Rgb([44, 160, 44]), |r| r.tv),
-    ];
-    let positive = |v: f64| v.is_finite() && v > 0.0;
-    let all: Vec<f64> = history
-        .iter()
-        .flat_map(|r| series.iter().map(move |s| (s.2)(r)))
-        .filter(|v| positive(*v))
+pub const SERIES: [Series; 4] = [
+    ("total", Rgb([0, 0, 0]), |r| r.total),
+    ("content", Rgb([31, 119, 180]), |r| r.content),
+    ("style", Rgb([214, 39, 40]), |r| r.style),
+    ("tv", Rgb([44, 160, 44]), |r| r.tv),
+];
+
+/// Where panel `k` (0..4, row-major in a 2x2 grid) starts in the picture.
+pub fn panel_origin(k: usize) -> (u32, u32) {
+    ((k as u32 % 2) * PANEL_W, (k as u32 / 2) * PANEL_H)
+}
+
+/// The plotting area of a panel, relative to its origin: x0, y0, x1, y1.
+pub const PLOT: (u32, u32, u32, u32) = (LEFT, TOP, PANEL_W - RIGHT, PANEL_H - BOTTOM);
+
+/// A centred moving median over `w` points, evaluated at about `samples` evenly spaced
+/// points: (index, median). A median, not a mean, so one diverging step stays a dot.
+fn moving_median(v: &[f64], w: usize, samples: usize) -> Vec<(usize, f64)> {
+    let n = v.len();
+    let stride = n.div_ceil(samples.max(1)).max(1);
+    let h = w / 2;
+    let mut out: Vec<(usize, f64)> = (0..n)
+        .step_by(stride)
+        .chain(std::iter::once(n - 1))
+        .map(|i| {
+            let mut win = v[i.saturating_sub(h)..(i + h + 1).min(n)].to_vec();
+            win.sort_by(f64::total_cmp);
+            (i, win[win.len() / 2])
+        })
         .collect();
-    if all.is_empty() {
-        return img;
+    out.dedup_by_key(|p| p.0);
+    out
+}
+
+/// Compact number for axis labels: 4 significant digits, exponent form outside 0.01..1e4.
+fn fmt(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
     }
-    let lo = all
-        .iter()
-        .cloned()
-        .fold(f64::INFINITY, f64::min)
-        .log10()
-        .floor();
-    let hi = all
-        .iter()
-        .cloned()
-        .fold(f64::NEG_INFINITY, f64::max)
-        .log10()
-        .ceil()
-        .max(lo + 1.0);
-    let (s0, s1) = (
-        history[0].step as f64,
-        history[history.len() - 1].step.max(history[0].step + 1) as f64,
-    );
-    let pw = (W - LEFT - RIGHT) as f64;
-    let ph = (H - TOP - BOTTOM) as f64;
-    let px = |s: f64| LEFT as f64 + (s - s0) / (s1 - s0) * pw;
-    let py = |v: f64| TOP as f64 + (hi - v.log10()) / (hi - lo) * ph;
-    let grey = Rgb([220, 220, 220]);
-    let mut d = lo;
-    while d <= hi {
-        let y = py(10f64.powf(d));
-        line(&mut img, (LEFT as f64, y), ((W - RIGHT) as f64, y), grey);
-        draw_text(
-            &mut img,
-            8,
-            (y as u32).saturating_sub(4),
-            &format!("1e{}", d as i32),
-            Rgb([80, 80, 80]),
-        );
-        d += 1.0;
-    }
-    let axis = Rgb([0, 0, 0]);
-    line(
-        &mut img,
-        (LEFT as f64, TOP as f64),
-        (LEFT as f64, (H - BOTTOM) as f64),
-        axis,
-    );
-    line(
-        &mut img,
-        (LEFT as f64, (H - BOTTOM) as f64),
-        ((W - RIGHT) as f64, (H - BOTTOM) as f64),
-        axis,
-    );
-    draw_text(
-        &mut img,
-        LEFT,
-        H - BOTTOM + 8,
-        &format!("step {}", s0 as u64),
-        axis,
-    );
-    let end = format!("{}", s1 as u64);
-    draw_text(
-        &mut img,
-        W - RIGHT - 8 * end.len() as u32,
-        H - BOTTOM + 8,
-        &end,
-        axis,
-    );
-    draw_text(
-        &mut img,
-        W / 2 - 100,
-        H - 20,
-        "training step (log-scale loss)",
-        axis,
-    );
-    let bucket = history.len().div_ceil(800).max(1);
-    for (k, (name, color, f)) in series.iter().enumerate() {
-        draw_text(&mut img, LEFT + 10 + k as u32 * 110, 14, name, *color);
-        let pts: Vec<(f64, f64)> = history
-            .chunks(bucket)
-            .filter_map(|c| {
-                let vals: Vec<f64> = c.iter().map(f).filter(|v| positive(*v)).collect();
-                (!vals.is_empty()).then(|| {
-                    (
-                        px(c[c.len() / 2].step as f64),
-                        py(vals.iter().sum::<f64>() / vals.len() as f64),
-                    )
-                })
-            })
-            .collect();
-        for w in pts.windows(2) {
-            line(&mut img, w[0], w[1], *color);
+    let a = v.abs();
+    if (0.01..1e4).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 5) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').into()
+        } else {
+            s
         }
+    } else {
+        let e = a.log10().floor() as i32;
+        let m = v / 10f64.powi(e);
+        format!("{}e{e}", fmt(m))
+    }
+}
+
+/// A "nice" tick spacing (1, 2 or 5 times a power of ten) giving about `n` ticks.
+fn tick_step(range: f64, n: f64) -> f64 {
+    let raw = range / n;
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Renders the four panels. Empty or non-finite series leave their panel blank.
+pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
+    let mut img = RgbImage::from_pixel(2 * PANEL_W, 2 * PANEL_H, Rgb([255, 255, 255]));
+    for (k, series) in SERIES.iter().enumerate() {
+        draw_panel(&mut img, panel_origin(k), series, history);
     }
     img
+}
+
+fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[LossRecord]) {
+    let (name, color, f) = *s;
+    let axis = Rgb([0, 0, 0]);
+    let pts: Vec<(f64, f64)> = history
+        .iter()
+        .map(|r| (r.step as f64, f(r)))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    draw_text(img, ox + LEFT, oy + 10, name, color);
+    if pts.is_empty() {
+        return;
+    }
+    let vals: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    // Windows of a thirtieth of the run: short runs stay raw, long ones readable.
+    let median = moving_median(&vals, (vals.len() / 30).max(1), 400);
+    let mut sorted = vals.clone();
+    sorted.sort_by(f64::total_cmp);
+    // The range covers the median and the middle 96% of the raw values, so one early
+    // spike does not flatten the rest of the run.
+    let amin = median.iter().map(|a| a.1).fold(f64::INFINITY, f64::min);
+    let amax = median.iter().map(|a| a.1).fold(f64::NEG_INFINITY, f64::max);
+    let mut lo = amin.min(percentile(&sorted, 0.02));
+    let mut hi = amax.max(percentile(&sorted, 0.98));
+    let log = lo > 0.0 && hi / lo > LOG_RATIO;
+    let (tlo, thi) = if log {
+        (lo.log10(), hi.log10())
+    } else {
+        let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-30);
+        lo -= pad;
+        hi += pad;
+        (lo, hi)
+    };
+    let t = |v: f64| if log { v.log10() } else { v };
+    let (x0, y0, x1, y1) = (
+        (ox + PLOT.0) as f64,
+        (oy + PLOT.1) as f64,
+        (ox + PLOT.2) as f64,
+        (oy + PLOT.3) as f64,
+    );
+    let (s0, s1) = (pts[0].0, pts[pts.len() - 1].0.max(pts[0].0 + 1.0));
+    let px = |s: f64| x0 + (s - s0) / (s1 - s0) * (x1 - x0);
+    let py = |v: f64| y1 - (t(v) - tlo) / (thi - tlo).max(1e-300) * (y1 - y0);
+
+    // Grid and labels.
+    let grey = Rgb([225, 225, 225]);
+    let label = Rgb([90, 90, 90]);
+    let mut ticks = Vec::new();
+    if log {
+        let step = tick_step(thi - tlo, 4.0).max(1.0).round();
+        let mut d = (tlo / step).ceil() * step;
+        while d <= thi + 1e-9 {
+            ticks.push(10f64.powf(d));
+            d += step;
+        }
+        if ticks.len() < 2 {
+            ticks = vec![lo, hi];
+        }
+    } else {
+        let step = tick_step(hi - lo, 4.0);
+        let mut v = (lo / step).ceil() * step;
+        while v <= hi + step * 1e-9 {
+            // Snap float residue (3e-17 for 0) to the tick it stands for.
+            ticks.push(if v.abs() < step * 1e-6 { 0.0 } else { v });
+            v += step;
+        }
+    }
+    for v in ticks {
+        let y = py(v);
+        line(img, (x0, y), (x1, y), grey);
+        let text = fmt(v);
+        let w = 8 * text.len() as u32;
+        draw_text(
+            img,
+            (ox + LEFT).saturating_sub(w + 6),
+            (y as u32).saturating_sub(4),
+            &text,
+            label,
+        );
+    }
+    line(img, (x0, y0), (x0, y1), axis);
+    line(img, (x0, y1), (x1, y1), axis);
+    draw_text(img, ox + LEFT, oy + PLOT.3 + 8, &format!("step {s0}"), label);
+    let end = format!("{s1}");
+    draw_text(
+        img,
+        ox + PLOT.2 - 8 * end.len() as u32,
+        oy + PLOT.3 + 8,
+        &end,
+        label,
+    );
+
+    // Faint raw values (clipped to the panel), then the median on top.
+    let faint = Rgb(color.0.map(|c| ((c as u16 + 2 * 255) / 3) as u8));
+    for &(s, v) in &pts {
+        if v >= lo && v <= hi && (!log || v > 0.0) {
+            let (x, y) = (px(s), py(v));
+            img.put_pixel(x as u32, y as u32, faint);
+        }
+    }
+    let curve: Vec<(f64, f64)> = median
+        .iter()
+        .filter(|(_, a)| !log || *a > 0.0)
+        .map(|&(i, a)| (px(pts[i].0), py(a.clamp(lo, hi))))
+        .collect();
+    for w in curve.windows(2) {
+        line(img, w[0], w[1], color);
+        // Twice as thick: the median is what a reader follows.
+        line(img, (w[0].0, w[0].1 + 1.0), (w[1].0, w[1].1 + 1.0), color);
+    }
+
+    // Header: where the median started and where it is now.
+    let (a0, a1) = (median[0].1, median[median.len() - 1].1);
+    let change = if a0 != 0.0 {
+        format!(" ({:+.0}%)", (a1 / a0 - 1.0) * 100.0)
+    } else {
+        String::new()
+    };
+    let scale = if log { "log" } else { "linear" };
+    draw_text(
+        img,
+        ox + LEFT + 8 * (name.len() as u32 + 2),
+        oy + 10,
+        &format!("{} -> {}{change}  [{scale}]", fmt(a0), fmt(a1)),
+        axis,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(step: u64, style: f64) -> LossRecord {
+        LossRecord {
+            step,
+            content: 1e5 + (step % 7) as f64,
+            style,
+            tv: 10.0,
+            total: 1e5 + style + 10.0,
+            images_per_sec: 1.0,
+        }
+    }
+
+    /// Mean row of the style panel's bold colour within a column band of the plot area.
+    fn curve_row(img: &RgbImage, cols: std::ops::Range<u32>) -> f64 {
+        let (ox, oy) = panel_origin(2);
+        let color = SERIES[2].1;
+        let mut rows = Vec::new();
+        for x in cols {
+            for y in PLOT.1..PLOT.3 {
+                if *img.get_pixel(ox + x, oy + y) == color {
+                    rows.push(y as f64);
+                }
+            }
+        }
+        assert!(!rows.is_empty(), "no curve pixels in the band");
+        rows.iter().sum::<f64>() / rows.len() as f64
+    }
+
+    #[test]
+    fn a_small_decline_fills_the_panel_on_a_linear_scale() {
+        // A continuing run: style falls 20% with noise and one huge early spike. The
+        // old single log-scale plot drew this as a flat line.
+        let h: Vec<LossRecord> = (1..=1000)
+            .map(|s| {
+                let base = 1.0e5 * (1.0 - 0.2 * s as f64 / 1000.0);
+                let noise = if s % 2 == 0 { 1.05 } else { 0.95 };
+                rec(s, if s == 3 { 1e9 } else { base * noise })
+            })
+            .collect();
+        let img = loss_curve(&h);
+        let left = curve_row(&img, PLOT.0 + 10..PLOT.0 + 40);
+        let right = curve_row(&img, PLOT.2 - 40..PLOT.2 - 10);
+        let height = (PLOT.3 - PLOT.1) as f64;
+        // Lower on screen = larger row index; a 20% fall spans most of the panel.
+        assert!(
+            right - left > 0.4 * height,
+            "left {left} right {right}: decline not visible"
+        );
+    }
+
+    #[test]
+    fn a_thousandfold_fall_uses_a_log_scale() {
+        let h: Vec<LossRecord> = (1..=500)
+            .map(|s| rec(s, 1e8 * (-(s as f64) / 500.0 * 7.0).exp()))
+            .collect();
+        let img = loss_curve(&h);
+        // On a log scale an exponential decay is a straight line: the middle of the
+        // curve lies halfway between its ends.
+        let left = curve_row(&img, PLOT.0 + 2..PLOT.0 + 12);
+        let mid_x = (PLOT.0 + PLOT.2) / 2;
+        let mid = curve_row(&img, mid_x - 5..mid_x + 5);
+        let right = curve_row(&img, PLOT.2 - 12..PLOT.2 - 2);
+        let halfway = (left + right) / 2.0;
+        assert!(
+            (mid - halfway).abs() < 0.08 * (right - left),
+            "left {left} mid {mid} right {right}: not log-linear"
+        );
+    }
+
+    #[test]
+    fn labels_are_compact() {
+        assert_eq!(fmt(123456.0), "1.235e5");
+        assert_eq!(fmt(98.5), "98.5");
+        assert_eq!(fmt(0.0003), "3e-4");
+        assert_eq!(fmt(100.0), "100");
+        assert_eq!(tick_step(23.0, 4.0), 10.0);
+        assert_eq!(tick_step(0.9, 4.0), 0.5);
+    }
+
+    #[test]
+    fn empty_and_non_finite_histories_draw_blank_panels() {
+        let img = loss_curve(&[]);
+        assert_eq!(img.dimensions(), (2 * PANEL_W, 2 * PANEL_H));
+        let h = vec![rec(1, f64::NAN), rec(2, f64::INFINITY)];
+        let img = loss_curve(&h);
+        let (ox, oy) = panel_origin(2);
+        let color = SERIES[2].1;
+        let drawn = (PLOT.1..PLOT.3)
+            .flat_map(|y| (PLOT.0..PLOT.2).map(move |x| (x, y)))
+            .any(|(x, y)| *img.get_pixel(ox + x, oy + y) == color);
+        assert!(!drawn, "non-finite values were plotted");
+    }
 }

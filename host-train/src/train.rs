@@ -346,6 +346,8 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
                 &tensor_to_image(&y)?,
                 &run_dir.join(format!("preview-{done:06}.png")),
             )?;
+            // The curve so far, so a long run can be watched, not only read at the end.
+            save_loss_curve(&history, &run_dir)?;
         }
         if opts
             .time_limit
@@ -399,7 +401,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     let y = candle_core::Module::forward(&model.net, &preview_x)?;
     save_png(&tensor_to_image(&y)?, &run_dir.join("preview-final.png"))?;
     if !history.is_empty() {
-        crate::plot::loss_curve(&history).save(run_dir.join("loss_curve.png"))?;
+        save_loss_curve(&history, &run_dir)?;
     }
     Ok(Outcome::Finished {
         steps: total,
@@ -512,4 +514,52 @@ fn progress_bar(total: u64, start: u64, visible: bool) -> indicatif::ProgressBar
     pb.set_position(start);
     pb.reset_eta();
     pb
+}
+
+/// Writes `loss_curve.png` through a temporary file, so an image viewer refreshing it
+/// mid-run never reads half a picture.
+fn save_loss_curve(history: &[LossRecord], run_dir: &Path) -> Result<()> {
+    let path = run_dir.join("loss_curve.png");
+    let tmp = run_dir.join("loss_curve.png.tmp");
+    crate::plot::loss_curve(history)
+        .save_with_format(&tmp, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `host-train plot`: reads a run's `losses.jsonl` (or the run folder holding it) and
+/// draws its loss curve, by default beside it. Returns the PNG written and the number of
+/// steps plotted. Unparseable lines are an error: the log is ours, so one means damage.
+pub fn plot_log(input: &Path, output: Option<&Path>) -> Result<(PathBuf, usize)> {
+    let log = if input.is_dir() {
+        input.join("losses.jsonl")
+    } else {
+        input.to_path_buf()
+    };
+    let text =
+        std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+    let mut history = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let r: LossRecord = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: not a loss record (a training log, losses.jsonl, was expected)",
+                log.display(),
+                n + 1
+            )
+        })?;
+        history.push(r);
+    }
+    if history.is_empty() {
+        bail!("{}: no loss records yet", log.display());
+    }
+    let dir = log.parent().unwrap_or(Path::new("."));
+    let out = match output {
+        Some(o) => o.to_path_buf(),
+        None => dir.join("loss_curve.png"),
+    };
+    crate::plot::loss_curve(&history)
+        .save_with_format(&out, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok((out, history.len()))
 }

@@ -245,3 +245,50 @@ fn import_torch_rejects_non_pth() {
     );
     assert!(!dir.path().join("out.safetensors").exists());
 }
+
+#[test]
+fn plot_draws_a_run_and_names_a_damaged_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("x.run");
+    std::fs::create_dir(&run).unwrap();
+    let rec = |s: u64| {
+        format!(
+            r#"{{"step":{s},"content":{},"style":{},"tv":3.0,"total":{},"images_per_sec":1.0}}"#,
+            1e6 - s as f64,
+            2e6 / s as f64,
+            3e6
+        )
+    };
+    let log: String = (1..=40).map(|s| rec(s) + "\n").collect();
+    std::fs::write(run.join("losses.jsonl"), &log).unwrap();
+    let plot = |arg: &Path| {
+        Command::new(bin("host-train"))
+            .arg("plot")
+            .arg(arg)
+            .output()
+            .unwrap()
+    };
+    let o = plot(&run);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("40 steps"));
+    let png = image::open(run.join("loss_curve.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (960, 600));
+
+    // A damaged line is named by file and line, and nothing is written over the old curve.
+    std::fs::write(run.join("losses.jsonl"), format!("{}garbage\n", rec(1) + "\n")).unwrap();
+    let before = std::fs::read(run.join("loss_curve.png")).unwrap();
+    let o = plot(&run.join("losses.jsonl"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("losses.jsonl line 2") && err.contains("not a loss record"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.join("loss_curve.png")).unwrap(), before);
+
+    let o = plot(&dir.path().join("missing.run"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("missing.run"), "{err}");
+}
