@@ -56,6 +56,7 @@ fn options(
         progress: false,
         time_limit: None,
         init: None,
+        warmup_steps: None,
     }
 }
 
@@ -207,11 +208,16 @@ fn resume_gives_identical_weights() {
     let ds = tiny_dataset(dir.path(), 5);
     let k = 3;
     // Straight through: 2k steps (5 photos, batch 2: the epoch boundary is crossed).
-    let a = options(dir.path(), &ds, "straight.safetensors", 32, 2, 2 * k);
+    // With a learning-rate warmup longer than the first segment, so its schedule must
+    // carry across the resumes too.
+    let mut a = options(dir.path(), &ds, "straight.safetensors", 32, 2, 2 * k);
+    a.warmup_steps = Some(k + 1);
     train(&a, None, no_stop()).unwrap();
 
-    // Interrupted (Ctrl-C before the first step ends), then resumed twice.
+    // Interrupted (Ctrl-C before the first step ends), then resumed twice; the resumes
+    // leave the warmup unset, so it must come from the checkpoint.
     let mut b = options(dir.path(), &ds, "resumed.safetensors", 32, 2, k);
+    b.warmup_steps = Some(k + 1);
     match train(&b, None, Arc::new(AtomicBool::new(true))).unwrap() {
         Outcome::Interrupted { step, checkpoint } => {
             assert_eq!(step, 1);
@@ -223,6 +229,7 @@ fn resume_gives_identical_weights() {
         !b.out.exists(),
         "an interrupted run must not write the final model"
     );
+    b.warmup_steps = None;
     train(&b, Some(&b.checkpoint_path()), no_stop()).unwrap();
     // The time so far travels in the checkpoint; pretend it was 1000 s, so the final
     // model must count it besides the last segment's own time.
@@ -477,4 +484,42 @@ fn init_continues_with_the_models_loss_settings_unless_given() {
     assert_eq!(plain["loss"]["style_weight"], 1e10);
     assert_eq!(plain["loss"]["content_weight"], 1e5);
     assert_eq!(plain["style_size"], serde_json::Value::Null);
+}
+
+/// Largest absolute weight change between two model files.
+fn max_change(a: &Path, b: &Path) -> f32 {
+    weights(a)
+        .iter()
+        .zip(&weights(b))
+        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn warmup_softens_the_first_steps_from_a_trained_model() {
+    // Adam's first update moves each weight by about lr (m/sqrt(v) = +-1 at t = 1); with a
+    // warmup of N steps, by lr/N. Continuing a model, --init warms up 100 steps by default.
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 2);
+    let start = options(dir.path(), &ds, "start.safetensors", 32, 1, 1);
+    train(&start, None, no_stop()).unwrap();
+    let step_from_start = |name: &str, warmup: Option<u64>| {
+        let mut o = options(dir.path(), &ds, name, 32, 1, 1);
+        o.init = Some(start.out.clone());
+        o.warmup_steps = warmup;
+        train(&o, None, no_stop()).unwrap();
+        let t = ModelFile::load(&o.out, &Device::Cpu)
+            .unwrap()
+            .meta
+            .training
+            .unwrap();
+        (max_change(&start.out, &o.out), t["warmup_steps"].as_u64())
+    };
+    let (cold, w0) = step_from_start("cold.safetensors", Some(0));
+    let (warm, w10) = step_from_start("warm.safetensors", Some(10));
+    let (default, wd) = step_from_start("default.safetensors", None);
+    assert_eq!((w0, w10, wd), (Some(0), Some(10), Some(100)));
+    assert!((0.9e-3..=1.01e-3).contains(&cold), "no warmup: {cold}");
+    assert!((0.9e-4..=1.01e-4).contains(&warm), "warmup 10: {warm}");
+    assert!((0.9e-5..=1.01e-5).contains(&default), "--init default: {default}");
 }
