@@ -43,6 +43,7 @@ struct LiveSettings {
     precision: Precision,
     strength: f32,
     preserve_colors: bool,
+    border_pad: u32,
     cycle: Option<f64>,
 }
 
@@ -78,6 +79,7 @@ impl LiveSettings {
             precision: a.precision.parse()?,
             strength: a.strength,
             preserve_colors: a.preserve_colors,
+            border_pad: a.border_pad,
             cycle: a.cycle,
         })
     }
@@ -212,8 +214,8 @@ pub fn run(cli: &RunArgs, _precision: Precision, _opts: StylizeOptions) -> Resul
     })?;
     let infer = spawn_stage("inference", &shared, {
         let shared = shared.clone();
-        let size = settings.infer_size;
-        move || pipeline::infer_loop(styles, size, shared)
+        let (size, border) = (settings.infer_size, settings.border_pad);
+        move || pipeline::infer_loop(styles, size, border, shared)
     })?;
 
     let result = match window {

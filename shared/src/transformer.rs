@@ -236,20 +236,31 @@ impl TransformerNet {
 /// so that its 1-pixel reflection pad exists.
 pub const MIN_SIDE: usize = 8;
 
-impl Module for TransformerNet {
-    /// Any input size: sides are reflection-padded up to a multiple of 4 (and at least
-    /// `MIN_SIDE`), the output cropped back to the input's size and clamped to [0, 255].
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl TransformerNet {
+    /// Like `forward`, with `border` extra pixels of reflection on every side, cropped
+    /// away afterwards. Trained networks answer the image's edge with a band of their own
+    /// (starry_night: ~24 px of yellow down the left side, at any image size, since
+    /// convolutions are local); with the edge moved outwards, that band lands in the
+    /// part that is cropped off.
+    pub fn forward_with_border(&self, x: &Tensor, border: usize) -> Result<Tensor> {
         let (_, _, h, w) = x.dims4()?;
-        let ph = h.next_multiple_of(4).max(MIN_SIDE) - h;
-        let pw = w.next_multiple_of(4).max(MIN_SIDE) - w;
-        let padded = reflection_pad2d(x, 0, ph, 0, pw)?;
+        let ph = (h + 2 * border).next_multiple_of(4).max(MIN_SIDE) - h - 2 * border;
+        let pw = (w + 2 * border).next_multiple_of(4).max(MIN_SIDE) - w - 2 * border;
+        let padded = reflection_pad2d(x, border, border + ph, border, border + pw)?;
         let y = self.forward_raw(&padded)?;
-        let y = if ph > 0 || pw > 0 {
-            y.narrow(2, 0, h)?.narrow(3, 0, w)?
+        let y = if border > 0 || ph > 0 || pw > 0 {
+            y.narrow(2, border, h)?.narrow(3, border, w)?
         } else {
             y
         };
         y.clamp(0f32, 255f32)
+    }
+}
+
+impl Module for TransformerNet {
+    /// Any input size: sides are reflection-padded up to a multiple of 4 (and at least
+    /// `MIN_SIDE`), the output cropped back to the input's size and clamped to [0, 255].
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with_border(x, 0)
     }
 }

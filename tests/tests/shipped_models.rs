@@ -83,3 +83,44 @@ fn f16_compute_stays_above_40_db() {
         }
     }
 }
+
+/// Mean of one colour channel over columns `cols` of `img`.
+fn column_mean(img: &image::RgbImage, cols: std::ops::Range<u32>, c: usize) -> f64 {
+    let n = (cols.len() as u32 * img.height()) as f64;
+    cols.flat_map(|x| (0..img.height()).map(move |y| (x, y)))
+        .map(|(x, y)| img.get_pixel(x, y).0[c] as f64)
+        .sum::<f64>()
+        / n
+}
+
+#[test]
+fn border_pad_moves_the_edge_band_out_of_the_picture() {
+    // starry_night paints a ~24 px yellow band down the left edge of whatever it is given
+    // (at any size: the convolutions are local). Mirroring 32 px onto each side first
+    // puts that band in the part cropped away.
+    let model = shipped()
+        .into_iter()
+        .find(|p| p.file_stem().is_some_and(|s| s == "starry_night"))
+        .expect("models/starry_night.safetensors");
+    let s = Stylizer::load(&model, &Device::Cpu, Precision::F32).unwrap();
+    let img = load_rgb(&shared_dir().join("data/content/test/amber.jpg")).unwrap();
+    let img = image::imageops::resize(&img, 320, 320, image::imageops::FilterType::Triangle);
+    // Blue, the channel the yellow band lacks: the edge strip against the wall beside it.
+    let gap = |pad: u32| {
+        let out = s
+            .stylize(
+                &img,
+                &StylizeOptions {
+                    border_pad: pad,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(out.dimensions(), img.dimensions());
+        column_mean(&out, 32..64, 2) - column_mean(&out, 0..8, 2)
+    };
+    let (bare, padded) = (gap(0), gap(stylecast::stylize::DEFAULT_BORDER_PAD));
+    eprintln!("left edge blue deficit: {bare:.1} without border pad, {padded:.1} with");
+    assert!(bare > 40.0, "the band this test is about is gone: {bare:.1}");
+    assert!(padded.abs() < 15.0, "border pad left a band: {padded:.1}");
+}

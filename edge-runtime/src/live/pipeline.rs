@@ -211,7 +211,12 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
 
 /// The inference thread: the only one that runs the network (candle's CPU backend
 /// already uses every core for one forward pass).
-pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Shared>) {
+pub fn infer_loop(
+    styles: Vec<Stylizer>,
+    infer_size: (u32, u32),
+    border_pad: u32,
+    shared: Arc<Shared>,
+) {
     // The last frame taken, decoded: what a freeze keeps stylizing.
     let mut held: Option<(RgbImage, Instant, bool)> = None;
     let mut done_version = u64::MAX;
@@ -265,6 +270,7 @@ pub fn infer_loop(styles: Vec<Stylizer>, infer_size: (u32, u32), shared: Arc<Sha
             max_side: None,
             strength: controls.strength,
             preserve_colors: controls.preserve_colors,
+            border_pad,
         };
         let t = Instant::now();
         // Strength 0 without colour transfer is the input itself: skip the network.
