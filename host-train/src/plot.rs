@@ -52,7 +52,7 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: R
 /// One curve: its label, colour and the value it plots.
 type Series = (&'static str, Rgb<u8>, fn(&LossRecord) -> f64);
 
-pub const SERIES: [Series; 4] = [
+const SERIES: [Series; 4] = [
     ("total", Rgb([0, 0, 0]), |r| r.total),
     ("content", Rgb([31, 119, 180]), |r| r.content),
     ("style", Rgb([214, 39, 40]), |r| r.style),
@@ -60,12 +60,12 @@ pub const SERIES: [Series; 4] = [
 ];
 
 /// Where panel `k` (0..4, row-major in a 2x2 grid) starts in the picture.
-pub fn panel_origin(k: usize) -> (u32, u32) {
+fn panel_origin(k: usize) -> (u32, u32) {
     ((k as u32 % 2) * PANEL_W, (k as u32 / 2) * PANEL_H)
 }
 
 /// The plotting area of a panel, relative to its origin: x0, y0, x1, y1.
-pub const PLOT: (u32, u32, u32, u32) = (LEFT, TOP, PANEL_W - RIGHT, PANEL_H - BOTTOM);
+const PLOT: (u32, u32, u32, u32) = (LEFT, TOP, PANEL_W - RIGHT, PANEL_H - BOTTOM);
 
 /// A centred moving median over `w` points, evaluated at about `samples` evenly spaced
 /// points: (index, median). A median, not a mean, so one diverging step stays a dot.
@@ -212,7 +212,13 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
     }
     line(img, (x0, y0), (x0, y1), axis);
     line(img, (x0, y1), (x1, y1), axis);
-    draw_text(img, ox + LEFT, oy + PLOT.3 + 8, &format!("step {s0}"), label);
+    draw_text(
+        img,
+        ox + LEFT,
+        oy + PLOT.3 + 8,
+        &format!("step {s0}"),
+        label,
+    );
     let end = format!("{s1}");
     draw_text(
         img,

@@ -99,7 +99,19 @@ impl TrainOptions {
         macro_rules! cmp {
             ($($f:ident),*) => { $( if self.$f != other.$f { v.push(stringify!($f)); } )* };
         }
-        cmp!(style, dataset, batch_size, lr, image_size, style_size, loss, net, seed, init, warmup_steps);
+        cmp!(
+            style,
+            dataset,
+            batch_size,
+            lr,
+            image_size,
+            style_size,
+            loss,
+            net,
+            seed,
+            init,
+            warmup_steps
+        );
         v
     }
 }
@@ -578,7 +590,11 @@ pub fn plot_log(input: &Path, output: Option<&Path>) -> Result<(PathBuf, usize)>
     let text =
         std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
     let mut history = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let r: LossRecord = serde_json::from_str(line).with_context(|| {
             format!(
                 "{} line {}: not a loss record (a training log, losses.jsonl, was expected)",

@@ -275,7 +275,11 @@ fn plot_draws_a_run_and_names_a_damaged_log() {
     assert_eq!((png.width(), png.height()), (960, 600));
 
     // A damaged line is named by file and line, and nothing is written over the old curve.
-    std::fs::write(run.join("losses.jsonl"), format!("{}garbage\n", rec(1) + "\n")).unwrap();
+    std::fs::write(
+        run.join("losses.jsonl"),
+        format!("{}garbage\n", rec(1) + "\n"),
+    )
+    .unwrap();
     let before = std::fs::read(run.join("loss_curve.png")).unwrap();
     let o = plot(&run.join("losses.jsonl"));
     let err = String::from_utf8_lossy(&o.stderr);

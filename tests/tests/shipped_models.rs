@@ -121,6 +121,9 @@ fn border_pad_moves_the_edge_band_out_of_the_picture() {
     };
     let (bare, padded) = (gap(0), gap(stylecast::stylize::DEFAULT_BORDER_PAD));
     eprintln!("left edge blue deficit: {bare:.1} without border pad, {padded:.1} with");
-    assert!(bare > 40.0, "the band this test is about is gone: {bare:.1}");
+    assert!(
+        bare > 40.0,
+        "the band this test is about is gone: {bare:.1}"
+    );
     assert!(padded.abs() < 15.0, "border pad left a band: {padded:.1}");
 }

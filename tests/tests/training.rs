@@ -521,5 +521,8 @@ fn warmup_softens_the_first_steps_from_a_trained_model() {
     assert_eq!((w0, w10, wd), (Some(0), Some(10), Some(100)));
     assert!((0.9e-3..=1.01e-3).contains(&cold), "no warmup: {cold}");
     assert!((0.9e-4..=1.01e-4).contains(&warm), "warmup 10: {warm}");
-    assert!((0.9e-5..=1.01e-5).contains(&default), "--init default: {default}");
+    assert!(
+        (0.9e-5..=1.01e-5).contains(&default),
+        "--init default: {default}"
+    );
 }
