@@ -387,7 +387,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
                 &run_dir.join(format!("preview-{done:06}.png")),
             )?;
             // The curve so far, so a long run can be watched, not only read at the end.
-            save_loss_curve(&history, &run_dir)?;
+            save_loss_curve(&history, &run_dir.join("loss_curve.png"))?;
         }
         if opts
             .time_limit
@@ -441,7 +441,7 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
     let y = candle_core::Module::forward(&model.net, &preview_x)?;
     save_png(&tensor_to_image(&y)?, &run_dir.join("preview-final.png"))?;
     if !history.is_empty() {
-        save_loss_curve(&history, &run_dir)?;
+        save_loss_curve(&history, &run_dir.join("loss_curve.png"))?;
     }
     Ok(Outcome::Finished {
         steps: total,
@@ -557,15 +557,16 @@ fn progress_bar(total: u64, start: u64, visible: bool) -> indicatif::ProgressBar
     pb
 }
 
-/// Writes `loss_curve.png` through a temporary file, so an image viewer refreshing it
-/// mid-run never reads half a picture.
-fn save_loss_curve(history: &[LossRecord], run_dir: &Path) -> Result<()> {
-    let path = run_dir.join("loss_curve.png");
-    let tmp = run_dir.join("loss_curve.png.tmp");
+/// Writes the loss curve to `path` through a temporary file beside it, so an image viewer
+/// refreshing it mid-run never reads half a picture.
+fn save_loss_curve(history: &[LossRecord], path: &Path) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     crate::plot::loss_curve(history)
         .save_with_format(&tmp, image::ImageFormat::Png)
         .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -612,8 +613,6 @@ pub fn plot_log(input: &Path, output: Option<&Path>) -> Result<(PathBuf, usize)>
         Some(o) => o.to_path_buf(),
         None => dir.join("loss_curve.png"),
     };
-    crate::plot::loss_curve(&history)
-        .save_with_format(&out, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", out.display()))?;
+    save_loss_curve(&history, &out)?;
     Ok((out, history.len()))
 }
