@@ -28,7 +28,7 @@ pub struct Dataset {
     pub skipped_count: AtomicUsize,
 }
 
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
+pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
     // splitmix64 over the three inputs: distinct streams per (seed, epoch, position).
     let mut z =
         seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);

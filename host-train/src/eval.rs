@@ -14,6 +14,7 @@ use stylecast::{ModelFile, Precision, Stylizer};
 
 use crate::data::center_square;
 use crate::loss::{perceptual_losses, LossConfig, StyleTarget};
+use crate::stability::{self, perturb, EVAL_NOISE, EVAL_SHIFTS};
 use crate::train::{load_style, recorded_style_size, scalar};
 use crate::vgg::{resolve_weights, Vgg16};
 
@@ -67,6 +68,10 @@ pub struct Score {
     pub content: f64,
     pub style_loss: f64,
     pub tv: f64,
+    /// Mean absolute change, 0-255 levels, of the output when the photo moves by a pixel
+    /// or two and gains 2 levels of noise, compared aligned (`stability::EVAL_SHIFTS`):
+    /// how much a still scene swims on a live camera. The photo itself changes by 0.
+    pub flicker: f64,
 }
 
 impl Score {
@@ -127,13 +132,19 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
         let target = StyleTarget::new(&vgg, &style_img, &loss)?;
         // f32 compute whatever the file's dtype: the losses of the weights, not of f16 rounding.
         let net = Stylizer::from_model(&model, &device, Precision::F32)?;
-        let (mut content, mut style_loss, mut tv) = (0.0, 0.0, 0.0);
-        for x in &photos {
+        let (mut content, mut style_loss, mut tv, mut flicker) = (0.0, 0.0, 0.0, 0.0);
+        for (i, x) in photos.iter().enumerate() {
             let y = net.net().forward_raw(x)?;
             let l = perceptual_losses(&vgg, &loss, &target, x, &y)?;
             content += scalar(&l.content)?;
             style_loss += scalar(&l.style)?;
             tv += scalar(&l.tv)?;
+            for (k, shift) in EVAL_SHIFTS.iter().enumerate() {
+                // The same noise for every model: a fixed seed per photo and shift.
+                let x2 = perturb(x, *shift, EVAL_NOISE, (i * EVAL_SHIFTS.len() + k) as u64)?;
+                flicker += stability::flicker(&y, &net.net().forward_raw(&x2)?, *shift)?
+                    / EVAL_SHIFTS.len() as f64;
+            }
             pb.inc(1);
         }
         let n = photos.len() as f64;
@@ -152,6 +163,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
             content: content / n,
             style_loss: style_loss / n,
             tv: tv / n,
+            flicker: flicker / n,
         });
     }
     pb.finish_and_clear();
@@ -161,8 +173,8 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
 /// The scores as a table, one model per line.
 pub fn table(scores: &[Score]) -> String {
     let mut s = format!(
-        "{:<28} {:>6} {:>12} {:>12} {:>12} {:>9}\n",
-        "model", "steps", "style weight", "content", "style", "balance"
+        "{:<28} {:>6} {:>12} {:>12} {:>12} {:>9} {:>8}\n",
+        "model", "steps", "style weight", "content", "style", "balance", "flicker"
     );
     for r in scores {
         let name = r
@@ -171,13 +183,14 @@ pub fn table(scores: &[Score]) -> String {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         s += &format!(
-            "{:<28} {:>6} {:>12.1e} {:>12.4e} {:>12.4e} {:>9.2}{}\n",
+            "{:<28} {:>6} {:>12.1e} {:>12.4e} {:>12.4e} {:>9.2} {:>8.2}{}\n",
             name,
             r.steps.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             r.loss.style_weight,
             r.content,
             r.style_loss,
             r.balance(),
+            r.flicker,
             if r.painting_matches == Some(false) {
                 "  (painting file differs by SHA-256 from the one trained on)"
             } else {
@@ -194,7 +207,8 @@ pub fn run(o: &EvalOptions) -> Result<()> {
     println!(
         "content, style: unweighted mean losses over {} photos at {}x{} (content: how far from the photo, \
          comparable across models; style: how far from its own painting). balance: weighted style / weighted \
-         content with the model's own weights.",
+         content with the model's own weights. flicker: mean change (0-255) of the output, aligned, when \
+         the photo moves by 1-2 pixels with 2 levels of noise: how much a live picture swims.",
         scores.first().map_or(0, |s| s.photos),
         o.size,
         o.size

@@ -9,5 +9,6 @@ pub mod hub;
 pub mod loss;
 pub mod model;
 pub mod plot;
+pub mod stability;
 pub mod train;
 pub mod vgg;

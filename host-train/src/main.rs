@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use clap::{Args, Parser, Subcommand};
 use host_train::loss::LossConfig;
+use host_train::stability::StabilityConfig;
 use host_train::train::{train, Outcome, TrainOptions};
 use host_train::vgg::VggLayer;
 use stylecast::{ModelFile, NetConfig};
@@ -177,6 +178,22 @@ struct TrainArgs {
     /// checkpoint's].
     #[arg(long)]
     warmup_steps: Option<u64>,
+    /// Weight of the temporal-stability term: each batch also goes through the network
+    /// shifted by 0-3 pixels and with camera-like noise, and the two outputs, aligned, are
+    /// pulled together (mean squared difference, 0-255). Without it a style re-paints its
+    /// strokes whenever the picture moves by a pixel (the network sees the image modulo 4),
+    /// and live video swims; `host-train eval` reports this as flicker. Costs one more
+    /// network pass per step (not VGG). See models/README.md for the values used
+    /// [default: that of --init's model, else 0: off].
+    #[arg(long)]
+    stability_weight: Option<f64>,
+    /// Largest shift of the stability copy, in pixels right and down (1-3 covers every
+    /// phase of the network's 4-pixel grid).
+    #[arg(long, default_value_t = 3)]
+    stability_shift: usize,
+    /// Standard deviation of the stability copy's Gaussian noise, in 0-255 levels.
+    #[arg(long, default_value_t = 2.0)]
+    stability_noise: f64,
     /// Finish (final model and all) at the first step after this many seconds. The run still
     /// ends at --epochs (default 2) or --max-steps if those come first: for a run bounded by
     /// time alone, add e.g. --epochs 1000.
@@ -247,6 +264,27 @@ fn main() -> Result<()> {
                     None => base.style_layers,
                 },
             };
+            let recorded_stability = init_training
+                .and_then(|t| t.get("stability"))
+                .and_then(|v| serde_json::from_value::<StabilityConfig>(v.clone()).ok());
+            let stability = StabilityConfig {
+                weight: a
+                    .stability_weight
+                    .or(recorded_stability.map(|s| s.weight))
+                    .unwrap_or(0.0),
+                max_shift: a.stability_shift,
+                noise: a.stability_noise,
+            };
+            if !(stability.weight >= 0.0 && stability.noise >= 0.0) {
+                bail!("--stability-weight and --stability-noise must be 0 or more");
+            }
+            if stability.weight > 0.0 && stability.max_shift * 4 >= a.image_size as usize {
+                bail!(
+                    "--stability-shift {} is too large for --image-size {}",
+                    stability.max_shift,
+                    a.image_size
+                );
+            }
             let style_size = a
                 .style_size
                 .or_else(|| host_train::train::recorded_style_size(init_training));
@@ -261,6 +299,13 @@ fn main() -> Result<()> {
                     loss.style_weight,
                     loss.tv_weight
                 );
+                if a.stability_weight.is_none() && stability.weight > 0.0 {
+                    eprintln!(
+                        "--init {}: stability weight {:e} from its training",
+                        p.display(),
+                        stability.weight
+                    );
+                }
             }
             if a.init.is_some() && a.warmup_steps.is_none() && a.resume.is_none() {
                 eprintln!(
@@ -297,6 +342,7 @@ fn main() -> Result<()> {
                 time_limit: a.time_limit,
                 warmup_steps: a.warmup_steps,
                 init: a.init,
+                stability,
             };
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();

@@ -1,5 +1,5 @@
-//! The loss-curve picture: one panel per loss (total, content, style, TV; weighted, as
-//! the optimiser sees them). Each panel gets its own scale, so a loss that moves by 10%
+//! The loss-curve picture: one panel per loss (total, content, style, TV, and stability
+//! when the run has it; weighted, as the optimiser sees them). Each panel gets its own scale, so a loss that moves by 10%
 //! is as visible as one that falls a thousandfold: linear when the panel's range is
 //! narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run from
 //! scratch). Per-step values are drawn faintly, a moving median over them boldly, since
@@ -59,9 +59,12 @@ const SERIES: [Series; 4] = [
     ("tv", Rgb([44, 160, 44]), |r| r.tv),
 ];
 
-/// Where panel `k` (0..4, row-major in a 2x2 grid) starts in the picture.
-fn panel_origin(k: usize) -> (u32, u32) {
-    ((k as u32 % 2) * PANEL_W, (k as u32 / 2) * PANEL_H)
+/// The fifth panel, for runs with `--stability-weight`.
+const STABILITY: Series = ("stability", Rgb([148, 103, 189]), |r| r.stability);
+
+/// Where panel `k` (row-major in a grid `cols` wide) starts in the picture.
+fn panel_origin(k: usize, cols: u32) -> (u32, u32) {
+    ((k as u32 % cols) * PANEL_W, (k as u32 / cols) * PANEL_H)
 }
 
 /// The plotting area of a panel, relative to its origin: x0, y0, x1, y1.
@@ -122,11 +125,17 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Renders the four panels. Empty or non-finite series leave their panel blank.
+/// Renders the panels: 2x2, or 3x2 with the stability panel when any step has that term.
+/// Empty or non-finite series leave their panel blank.
 pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
-    let mut img = RgbImage::from_pixel(2 * PANEL_W, 2 * PANEL_H, Rgb([255, 255, 255]));
-    for (k, series) in SERIES.iter().enumerate() {
-        draw_panel(&mut img, panel_origin(k), series, history);
+    let mut series = SERIES.to_vec();
+    if history.iter().any(|r| r.stability != 0.0) {
+        series.push(STABILITY);
+    }
+    let cols = if series.len() > 4 { 3 } else { 2 };
+    let mut img = RgbImage::from_pixel(cols * PANEL_W, 2 * PANEL_H, Rgb([255, 255, 255]));
+    for (k, s) in series.iter().enumerate() {
+        draw_panel(&mut img, panel_origin(k, cols), s, history);
     }
     img
 }
@@ -276,12 +285,13 @@ mod tests {
             tv: 10.0,
             total: 1e5 + style + 10.0,
             images_per_sec: 1.0,
+            stability: 0.0,
         }
     }
 
     /// Mean row of the style panel's bold colour within a column band of the plot area.
     fn curve_row(img: &RgbImage, cols: std::ops::Range<u32>) -> f64 {
-        let (ox, oy) = panel_origin(2);
+        let (ox, oy) = panel_origin(2, 2);
         let color = SERIES[2].1;
         let mut rows = Vec::new();
         for x in cols {
@@ -347,12 +357,32 @@ mod tests {
     }
 
     #[test]
+    fn a_stability_term_gets_a_panel_of_its_own() {
+        let plain: Vec<_> = (1..=50).map(|s| rec(s, 1e6)).collect();
+        assert_eq!(loss_curve(&plain).dimensions(), (2 * PANEL_W, 2 * PANEL_H));
+        let with: Vec<_> = (1..=50)
+            .map(|s| LossRecord {
+                stability: 1e5 / s as f64,
+                ..rec(s, 1e6)
+            })
+            .collect();
+        let img = loss_curve(&with);
+        assert_eq!(img.dimensions(), (3 * PANEL_W, 2 * PANEL_H));
+        let (ox, oy) = panel_origin(4, 3);
+        let drawn = (PLOT.1..PLOT.3)
+            .flat_map(|y| (PLOT.0..PLOT.2).map(move |x| (x, y)))
+            .filter(|&(x, y)| *img.get_pixel(ox + x, oy + y) == STABILITY.1)
+            .count();
+        assert!(drawn > 50, "stability panel has {drawn} curve pixels");
+    }
+
+    #[test]
     fn empty_and_non_finite_histories_draw_blank_panels() {
         let img = loss_curve(&[]);
         assert_eq!(img.dimensions(), (2 * PANEL_W, 2 * PANEL_H));
         let h = vec![rec(1, f64::NAN), rec(2, f64::INFINITY)];
         let img = loss_curve(&h);
-        let (ox, oy) = panel_origin(2);
+        let (ox, oy) = panel_origin(2, 2);
         let color = SERIES[2].1;
         let drawn = (PLOT.1..PLOT.3)
             .flat_map(|y| (PLOT.0..PLOT.2).map(move |x| (x, y)))

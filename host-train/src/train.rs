@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use stylecast::image_io::{
@@ -20,6 +22,7 @@ use crate::checkpoint::{self, CheckpointState};
 use crate::data::{Dataset, Prefetcher};
 use crate::loss::{perceptual_losses, LossConfig, Losses, StyleTarget};
 use crate::model::Trainable;
+use crate::stability::{perturb, stability_loss, Shift, StabilityConfig};
 use crate::vgg::{resolve_weights, Vgg16};
 
 /// Everything that determines a run. Stored in checkpoints; a resume must match it.
@@ -61,11 +64,17 @@ pub struct TrainOptions {
     /// on a resume, the checkpoint's value. Checkpoints from before warmup existed read as 0.
     #[serde(default = "no_warmup")]
     pub warmup_steps: Option<u64>,
+    /// The temporal-stability term (`stability.rs`); weight 0, the default, leaves it out.
+    #[serde(default)]
+    pub stability: StabilityConfig,
 }
 
 fn no_warmup() -> Option<u64> {
     Some(0)
 }
+
+/// Separates the stability term's random stream from the data's (seed, epoch, position).
+const STABILITY_STREAM: u64 = 0x5354_4142_494c_4954;
 
 /// Warmup steps when continuing a model with --init and not told otherwise.
 pub const INIT_WARMUP_STEPS: u64 = 100;
@@ -110,7 +119,8 @@ impl TrainOptions {
             net,
             seed,
             init,
-            warmup_steps
+            warmup_steps,
+            stability
         );
         v
     }
@@ -125,6 +135,9 @@ pub struct LossRecord {
     pub tv: f64,
     pub total: f64,
     pub images_per_sec: f64,
+    /// The weighted stability term (0 when it is off, and in logs from before it existed).
+    #[serde(default)]
+    pub stability: f64,
 }
 
 /// Which limit ended a finished run: whichever of `--epochs`, `--max-steps` and
@@ -170,6 +183,31 @@ pub fn compute_losses(
 ) -> Result<Losses> {
     let y = model.net.forward_raw(x)?;
     Ok(perceptual_losses(vgg, cfg, style, x, &y)?)
+}
+
+/// One step's losses with the stability term: the batch and its shifted, noisy copy go
+/// through the network together (instance norm is per image, so this is the same as two
+/// passes), the perceptual losses see the batch's half, and `total` adds the weighted
+/// difference of the two halves, aligned. Returns the losses and the unweighted term.
+pub fn compute_losses_with_stability(
+    model: &Trainable,
+    vgg: &Vgg16,
+    cfg: &LossConfig,
+    style: &StyleTarget,
+    x: &Tensor,
+    stab: &StabilityConfig,
+    seed: u64,
+) -> Result<(Losses, Tensor)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let shift = Shift::draw(&mut rng, stab.max_shift);
+    let x2 = perturb(x, shift, stab.noise, rng.gen())?;
+    let n = x.dim(0)?;
+    let both = model.net.forward_raw(&Tensor::cat(&[x, &x2], 0)?)?;
+    let (y, y2) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
+    let mut losses = perceptual_losses(vgg, cfg, style, x, &y)?;
+    let term = stability_loss(&y, &y2, shift)?;
+    losses.total = (&losses.total + (&term * stab.weight)?)?;
+    Ok((losses, term))
 }
 
 pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
@@ -332,7 +370,21 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         let (s, x) = pf.next()?;
         debug_assert_eq!(s, step);
         let x = x.to_device(&device)?;
-        let losses = compute_losses(&model, &vgg, &opts.loss, &target, &x)?;
+        let (losses, stability) = if opts.stability.weight > 0.0 {
+            let seed = crate::data::mix(opts.seed, step, STABILITY_STREAM);
+            let (l, t) = compute_losses_with_stability(
+                &model,
+                &vgg,
+                &opts.loss,
+                &target,
+                &x,
+                &opts.stability,
+                seed,
+            )?;
+            (l, Some(t))
+        } else {
+            (compute_losses(&model, &vgg, &opts.loss, &target, &x)?, None)
+        };
         let total_loss = scalar(&losses.total)?;
         if !total_loss.is_finite() {
             pb.abandon();
@@ -352,6 +404,10 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
             content: scalar(&losses.content)? * opts.loss.content_weight,
             style: scalar(&losses.style)? * opts.loss.style_weight,
             tv: scalar(&losses.tv)? * opts.loss.tv_weight,
+            stability: match &stability {
+                Some(t) => scalar(t)? * opts.stability.weight,
+                None => 0.0,
+            },
             total: total_loss,
             images_per_sec: opts.batch_size as f64
                 / now.duration_since(t_last).as_secs_f64().max(1e-9),
@@ -362,8 +418,16 @@ pub fn train(opts: &TrainOptions, resume: Option<&Path>, stop: Arc<AtomicBool>) 
         last = Some(rec);
         pb.set_position(step + 1);
         pb.set_message(format!(
-            "{:.1} img/s  content {:.3e}  style {:.3e}  tv {:.3e}",
-            rec.images_per_sec, rec.content, rec.style, rec.tv
+            "{:.1} img/s  content {:.3e}  style {:.3e}  tv {:.3e}{}",
+            rec.images_per_sec,
+            rec.content,
+            rec.style,
+            rec.tv,
+            if stability.is_some() {
+                format!("  stability {:.3e}", rec.stability)
+            } else {
+                String::new()
+            }
         ));
         let done = step + 1;
         let stopping = stop.load(Ordering::SeqCst);
@@ -473,6 +537,7 @@ pub fn run_metadata(
         "style_size": opts.style_size,
         "lr": opts.lr,
         "warmup_steps": opts.warmup_steps.unwrap_or(0),
+        "stability": opts.stability,
         "seed": opts.seed,
         "style_image": name(&opts.style),
         "dataset": name(&opts.dataset),

@@ -247,6 +247,43 @@ fn import_torch_rejects_non_pth() {
 }
 
 #[test]
+fn bad_stability_settings_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, words) in [
+        (
+            &["--stability-weight=-1"][..],
+            "--stability-weight and --stability-noise must be 0 or more",
+        ),
+        (
+            &[
+                "--stability-weight",
+                "1e4",
+                "--stability-shift",
+                "16",
+                "--image-size",
+                "64",
+            ][..],
+            "--stability-shift 16 is too large for --image-size 64",
+        ),
+    ] {
+        let o = Command::new(bin("host-train"))
+            .args(["train", "--style"])
+            .arg(shared_dir().join("data/styles/starry_night.jpg"))
+            .arg("--dataset")
+            .arg(shared_dir().join("data/content/test"))
+            .arg("--out")
+            .arg(dir.path().join("m.safetensors"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(err.contains(words), "{args:?}: {err}");
+        assert!(!dir.path().join("m.run").exists(), "{args:?} started a run");
+    }
+}
+
+#[test]
 fn plot_draws_a_run_and_names_a_damaged_log() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("x.run");

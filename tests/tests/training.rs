@@ -5,10 +5,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use candle_core::Device;
+use host_train::eval::{evaluate, EvalOptions};
 use host_train::loss::LossConfig;
 use host_train::train::{train, EndedBy, LossRecord, Outcome, TrainOptions};
 use stylecast::{ModelFile, NetConfig};
-use stylecast_e2e::shared_dir;
+use stylecast_e2e::{repo_root, shared_dir};
 
 /// A folder with the first `n` training photos (symlinked: nothing is copied).
 fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
@@ -57,6 +58,7 @@ fn options(
         time_limit: None,
         init: None,
         warmup_steps: None,
+        stability: Default::default(),
     }
 }
 
@@ -210,14 +212,17 @@ fn resume_gives_identical_weights() {
     // Straight through: 2k steps (5 photos, batch 2: the epoch boundary is crossed).
     // With a learning-rate warmup longer than the first segment, so its schedule must
     // carry across the resumes too.
+    // The stability term on too: its random shifts and noise must replay exactly.
     let mut a = options(dir.path(), &ds, "straight.safetensors", 32, 2, 2 * k);
     a.warmup_steps = Some(k + 1);
+    a.stability.weight = 1.0;
     train(&a, None, no_stop()).unwrap();
 
     // Interrupted (Ctrl-C before the first step ends), then resumed twice; the resumes
     // leave the warmup unset, so it must come from the checkpoint.
     let mut b = options(dir.path(), &ds, "resumed.safetensors", 32, 2, k);
     b.warmup_steps = Some(k + 1);
+    b.stability.weight = 1.0;
     match train(&b, None, Arc::new(AtomicBool::new(true))).unwrap() {
         Outcome::Interrupted { step, checkpoint } => {
             assert_eq!(step, 1);
@@ -267,6 +272,16 @@ fn resume_gives_identical_weights() {
     assert!(
         e.contains("lr") && e.contains("checkpoint.safetensors"),
         "{e}"
+    );
+    let mut c = b.clone();
+    c.stability.weight = 0.0;
+    let e = train(&c, Some(&b.checkpoint_path()), no_stop())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("stability"), "{e}");
+    assert!(
+        la.iter().all(|r| r.stability > 0.0),
+        "the log records the stability term"
     );
 }
 
@@ -524,5 +539,60 @@ fn warmup_softens_the_first_steps_from_a_trained_model() {
     assert!(
         (0.9e-5..=1.01e-5).contains(&default),
         "--init default: {default}"
+    );
+}
+
+#[test]
+fn stability_training_steadies_the_output() {
+    // A shipped style re-paints its strokes when the picture moves by a pixel (eval's
+    // flicker). The same short fine-tune with and without the stability term: with it,
+    // the flicker must fall well below the run without, at a bounded cost in content.
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path(), 16);
+    let run = |name: &str, weight: f64| {
+        let mut o = options(dir.path(), &ds, name, 128, 2, 40);
+        o.net = NetConfig::small();
+        o.style_size = Some(256);
+        o.init = Some(repo_root().join("models/small/starry_night.safetensors"));
+        o.warmup_steps = Some(5);
+        o.stability.weight = weight;
+        train(&o, None, no_stop()).unwrap();
+        o.out
+    };
+    let plain = run("plain.safetensors", 0.0);
+    let steady = run("steady.safetensors", 1e5);
+    let t = ModelFile::load(&steady, &Device::Cpu)
+        .unwrap()
+        .meta
+        .training
+        .unwrap();
+    assert_eq!(t["stability"]["weight"], 1e5);
+    let s = evaluate(&EvalOptions {
+        models: vec![plain, steady],
+        photos: shared_dir().join("data/content/test"),
+        styles: shared_dir().join("data/styles"),
+        size: 128,
+        style_size: Some(256),
+        vgg: Some(shared_dir().join("weights/vgg16-features.safetensors")),
+        device: "cpu".into(),
+        json: None,
+    })
+    .unwrap();
+    let (p, q) = (&s[0], &s[1]);
+    eprintln!(
+        "flicker {:.2} -> {:.2}, content {:.1} -> {:.1}",
+        p.flicker, q.flicker, p.content, q.content
+    );
+    assert!(
+        q.flicker < 0.7 * p.flicker,
+        "flicker {:.2} with the term, {:.2} without",
+        q.flicker,
+        p.flicker
+    );
+    assert!(
+        q.content < 1.5 * p.content,
+        "content {:.1} with the term, {:.1} without",
+        q.content,
+        p.content
     );
 }
