@@ -91,8 +91,9 @@ fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Scores every model on every photo.
 pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
-    if o.size < 16 || !o.size.is_multiple_of(4) {
-        bail!("--size {} must be a multiple of 4, at least 16", o.size);
+    // 32: the flicker measure compares the interior, less its margins and shifts.
+    if o.size < 32 || !o.size.is_multiple_of(4) {
+        bail!("--size {} must be a multiple of 4, at least 32", o.size);
     }
     let device = stylecast::parse_device(&o.device)?;
     let vgg = Vgg16::load(&resolve_weights(o.vgg.as_deref())?, &device)?;

@@ -278,7 +278,10 @@ fn main() -> Result<()> {
             if !(stability.weight >= 0.0 && stability.noise >= 0.0) {
                 bail!("--stability-weight and --stability-noise must be 0 or more");
             }
-            if stability.weight > 0.0 && stability.max_shift * 4 >= a.image_size as usize {
+            // The compared region must survive the shift and both margins.
+            if stability.weight > 0.0
+                && stability.max_shift + 2 * host_train::stability::MARGIN >= a.image_size as usize
+            {
                 bail!(
                     "--stability-shift {} is too large for --image-size {}",
                     stability.max_shift,

@@ -259,11 +259,11 @@ fn bad_stability_settings_are_refused_before_training() {
                 "--stability-weight",
                 "1e4",
                 "--stability-shift",
-                "16",
+                "48",
                 "--image-size",
                 "64",
             ][..],
-            "--stability-shift 16 is too large for --image-size 64",
+            "--stability-shift 48 is too large for --image-size 64",
         ),
     ] {
         let o = Command::new(bin("host-train"))
