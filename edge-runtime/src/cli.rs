@@ -169,9 +169,10 @@ pub struct RunArgs {
     /// Downscale file inputs whose longer side exceeds this first (bounds time and memory).
     #[arg(long)]
     pub max_side: Option<u32>,
+    // The edge band is explained at `stylecast::stylize::DEFAULT_BORDER_PAD`.
     /// Mirror N pixels onto every side of the network's input and crop them off after,
-    /// so the band styles draw along an image's edge falls outside the picture (see
-    /// `DEFAULT_BORDER_PAD` in shared's stylize module). 0 is fastest.
+    /// so the band styles draw along an image's edge falls outside the picture. 0 is
+    /// fastest.
     #[arg(long, default_value_t = stylecast::stylize::DEFAULT_BORDER_PAD)]
     pub border_pad: u32,
     /// Compute precision: f32 (CPUs) or f16 (GPUs); weights are cast to it.
@@ -307,39 +308,19 @@ impl RunArgs {
     /// Every option not typed on the command line takes the kiosk file's value, where
     /// the file has one.
     fn fill_from(&mut self, file: KioskConfig, mut typed: impl FnMut(&str) -> bool) {
-        // Taken apart whole, so a key added to the file format and not merged here is
-        // an unused variable.
-        let KioskConfig {
-            model,
-            models,
-            output,
-            every,
-            source,
-            camera,
-            camera_size,
-            fps,
-            infer_size,
-            fullscreen,
-            headless,
-            cycle,
-            strength,
-            preserve_colors,
-            border_pad,
-            precision,
-            device,
-            frames,
-            quiet,
-            show_fps,
-            pattern_time,
-        } = file;
+        // Takes the file apart whole (no `..`), so a key added to the format and not
+        // listed here does not compile.
         macro_rules! fill {
-            ($($key:ident),* $(,)?) => {$(
-                if let Some(v) = $key {
-                    if !typed(stringify!($key)) {
-                        self.$key = v.into();
+            ($($key:ident),* $(,)?) => {
+                let KioskConfig { $($key),* } = file;
+                $(
+                    if let Some(v) = $key {
+                        if !typed(stringify!($key)) {
+                            self.$key = v.into();
+                        }
                     }
-                }
-            )*};
+                )*
+            };
         }
         fill!(
             model,
