@@ -1,6 +1,6 @@
 //! Bilinear scaling, written out because it runs on every frame: the captured frame to
-//! the network's input size, and the picture into the window (`Canvas`), with the
-//! window's first size fitted to the screen.
+//! the network's input size (`resize_rgb`) and the picture into the window (`Canvas`);
+//! also the size a window opens at for a source (`window_size`).
 
 use image::{imageops::FilterType, RgbImage};
 
