@@ -14,7 +14,7 @@ use super::source::{Frame, FrameSource};
 const CARD_PERIOD: Duration = Duration::from_millis(500);
 
 /// Delays between reconnect attempts: `initial`, doubling, capped at `max`.
-pub struct Backoff {
+struct Backoff {
     initial: Duration,
     max: Duration,
     current: Duration,

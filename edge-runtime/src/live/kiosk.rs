@@ -12,7 +12,7 @@ use super::settings::SourceChoice;
 /// The file's keys: the live options of the command line, by the same names (snake_case).
 /// Relative paths are taken from the file's folder, so a unit file can point at it from
 /// anywhere.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KioskConfig {
     pub model: Option<PathBuf>,
