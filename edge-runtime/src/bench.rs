@@ -1,4 +1,5 @@
-//! `edge-runtime bench`: milliseconds per frame of the network at common sizes.
+//! `edge-runtime bench`: milliseconds per frame of the network at common sizes, with no
+//! camera or display, to compare devices, precisions and models.
 
 use std::time::Instant;
 
@@ -6,21 +7,36 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use stylecast::{ModelFile, Precision, Stylizer};
 
-pub struct BenchArgs {
+use crate::models::ModelChoice;
+
+/// The checked options of `bench`.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    /// The first of these models is timed.
+    pub model: ModelChoice,
     pub sizes: Vec<(usize, usize)>,
+    /// At least 1.
     pub reps: usize,
     pub warmup: usize,
-    pub device: Device,
+    /// The `--device` spec, opened when the run starts.
+    pub device: String,
     pub precisions: Vec<Precision>,
     pub f16_weights: bool,
     pub border_pad: u32,
 }
 
-pub fn run(model: &ModelFile, a: &BenchArgs) -> Result<()> {
+pub fn run(s: &BenchSettings) -> Result<()> {
+    let path = s.model.paths()?.remove(0);
+    let device = stylecast::parse_device(&s.device)?;
+    let model = ModelFile::load(&path, &Device::Cpu)?;
+    time_model(&model, &device, s)
+}
+
+fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
     println!(
         "# stylecast inference benchmark: device {:?}, {} threads, network {:?}, batch 1, {} reps after {} warm-ups, border pad {}",
-        a.device, threads, model.meta.config, a.reps, a.warmup, a.border_pad
+        device, threads, model.meta.config, a.reps, a.warmup, a.border_pad
     );
     println!("| size | weights | compute | ms/frame (median) | min | GMAC/s |");
     println!("|---|---|---|---|---|---|");
@@ -32,8 +48,8 @@ pub fn run(model: &ModelFile, a: &BenchArgs) -> Result<()> {
             } else {
                 model.clone()
             };
-            let s = Stylizer::from_model(&weights, &a.device, p)?;
-            let x = x.to_device(&a.device)?.to_dtype(p.dtype())?;
+            let s = Stylizer::from_model(&weights, device, p)?;
+            let x = x.to_device(device)?.to_dtype(p.dtype())?;
             for _ in 0..a.warmup {
                 s.forward_with_border(&x, a.border_pad)?
                     .to_device(&Device::Cpu)?;

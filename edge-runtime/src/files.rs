@@ -1,10 +1,45 @@
-//! Headless file mode: stylize image files and folders to PNG files.
+//! Headless file mode (`--input ... --output DIR`): stylize image files and folders to
+//! PNG files, once per model.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use stylecast::image_io::{images_in, load_rgb, save_png};
-use stylecast::{StylizeOptions, Stylizer};
+use stylecast::{Precision, StylizeOptions, Stylizer};
+
+use crate::models::ModelChoice;
+
+/// The checked options of a file run.
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// Image files or folders (searched recursively).
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub models: ModelChoice,
+    /// The `--device` spec, opened when the run starts.
+    pub device: String,
+    pub precision: Precision,
+    pub stylize: StylizeOptions,
+    pub quiet: bool,
+}
+
+/// Stylizes every input with every model.
+pub fn run(s: &FileSettings) -> Result<()> {
+    let models = s.models.paths()?;
+    let device = stylecast::parse_device(&s.device)?;
+    for m in &models {
+        let stylizer = Stylizer::load(m, &device, s.precision)?;
+        let written = stylize_files(&stylizer, &s.inputs, &s.output, &s.stylize, s.quiet)?;
+        if !s.quiet {
+            println!(
+                "{} images stylized with {}",
+                written.len(),
+                stylizer.meta().style
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Expands files and folders (recursively) into the list of images to process.
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -21,7 +56,8 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// `photo.jpg` -> `<out>/photo.png`; name clashes get the style appended.
+/// `photo.jpg` -> `<out>/photo_<style>.png`: the style is always in the name, so several
+/// models can write into one folder.
 pub fn output_path(out_dir: &Path, input: &Path, style: &str) -> PathBuf {
     let stem = input
         .file_stem()
@@ -30,9 +66,9 @@ pub fn output_path(out_dir: &Path, input: &Path, style: &str) -> PathBuf {
     out_dir.join(format!("{stem}_{style}.png"))
 }
 
-/// Stylizes every input; returns the files written. Stops at the first bad input,
-/// naming it (files already written stay).
-pub fn run(
+/// Stylizes every input with one model; returns the files written. Stops at the first
+/// bad input, naming it (files already written stay).
+pub fn stylize_files(
     stylizer: &Stylizer,
     inputs: &[PathBuf],
     out_dir: &Path,

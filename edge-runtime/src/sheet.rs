@@ -4,13 +4,70 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use stylecast::image_io::{load_rgb, resize_longer_side};
-use stylecast::{StylizeOptions, Stylizer};
+use stylecast::{Precision, StylizeOptions, Stylizer};
 
 use crate::live::overlay::{draw_text, text_size};
+use crate::models::ModelChoice;
+
+/// The checked options of `sheet`.
+#[derive(Debug, Clone)]
+pub struct SheetSettings {
+    /// Photo files or folders (searched recursively).
+    pub inputs: Vec<PathBuf>,
+    /// Model files or folders of them, a column each; empty: the shipped models.
+    pub models: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub paintings: Option<PathBuf>,
+    pub stylize_side: u32,
+    pub layout: Layout,
+    pub precision: Precision,
+    /// The `--device` spec, opened when the run starts.
+    pub device: String,
+    pub quiet: bool,
+}
+
+/// Loads the models and photos, builds the sheet and writes it.
+pub fn run(s: &SheetSettings) -> Result<()> {
+    let model_paths = if s.models.is_empty() {
+        ModelChoice::Shipped.paths()?
+    } else {
+        stylecast::model_file::expand_model_paths(&s.models)?
+    };
+    let device = stylecast::parse_device(&s.device)?;
+    let stylizers = model_paths
+        .iter()
+        .map(|m| Ok(Stylizer::load(m, &device, s.precision)?))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(p) = s.paintings.as_deref().filter(|p| !p.is_dir()) {
+        bail!("--paintings {}: not a folder", p.display());
+    }
+    let photos = crate::files::collect_inputs(&s.inputs)?;
+    let img = build(&SheetContent {
+        photos: &photos,
+        stylizers: &stylizers,
+        labels: column_labels(&stylizers, &model_paths),
+        paintings: s.paintings.as_deref(),
+        stylize_side: s.stylize_side,
+        layout: s.layout,
+        quiet: s.quiet,
+    })?;
+    save(&img, &s.output)?;
+    if !s.quiet {
+        println!(
+            "{} photos x {} styles -> {} ({}x{})",
+            photos.len(),
+            stylizers.len(),
+            s.output.display(),
+            img.width(),
+            img.height()
+        );
+    }
+    Ok(())
+}
 
 /// Sheet geometry: every cell is `cell_width` x `cell_height`, images fitted inside.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +111,7 @@ impl Layout {
     }
 }
 
-/// `img` scaled to fit a `w` x `h` box, aspect kept.
+/// `img` scaled to fit a `w` x `h` box, aspect kept, up or down (Lanczos3).
 pub fn fit(img: &RgbImage, w: u32, h: u32) -> RgbImage {
     let s = (w as f64 / img.width() as f64).min(h as f64 / img.height() as f64);
     let (nw, nh) = (
@@ -116,7 +173,7 @@ pub fn column_labels(stylizers: &[Stylizer], paths: &[PathBuf]) -> Vec<String> {
 }
 
 /// What to put on a sheet.
-pub struct SheetArgs<'a> {
+pub struct SheetContent<'a> {
     pub photos: &'a [PathBuf],
     pub stylizers: &'a [Stylizer],
     /// A label per stylizer (see [`column_labels`]).
@@ -130,7 +187,7 @@ pub struct SheetArgs<'a> {
 }
 
 /// Stylizes every photo with every model and composes the sheet.
-pub fn build(args: &SheetArgs) -> Result<RgbImage> {
+pub fn build(args: &SheetContent) -> Result<RgbImage> {
     let mut cells: Vec<Vec<Option<RgbImage>>> = Vec::new();
     let mut labels = vec!["photo".to_string()];
     labels.extend(args.labels.iter().cloned());

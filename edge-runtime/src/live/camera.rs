@@ -7,12 +7,36 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::kiosk::Backoff;
 use super::overlay::render_card;
 use super::source::{Frame, FrameSource};
 
 /// How often a card is re-sent while waiting, so the countdown on it moves.
 const CARD_PERIOD: Duration = Duration::from_millis(500);
+
+/// Delays between reconnect attempts: `initial`, doubling, capped at `max`.
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            current: initial,
+        }
+    }
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.current;
+        self.current = (self.current * 2).min(self.max);
+        d
+    }
+    pub fn reset(&mut self) {
+        self.current = self.initial;
+    }
+}
 
 /// The first capture-capable /dev/videoN (by number), else the first node at all.
 pub fn find_default_camera() -> Option<PathBuf> {
@@ -335,6 +359,15 @@ mod device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+        let secs: Vec<f64> = (0..8).map(|_| b.next_delay().as_secs_f64()).collect();
+        assert_eq!(secs, [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
 
     #[test]
     fn missing_camera_gives_cards_and_backs_off() {

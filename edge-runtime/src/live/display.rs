@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use minifb::{InputCallback, Key, Window, WindowOptions};
 
-use super::compose::Canvas;
 use super::overlay::{draw_panel, draw_toast, text_scale_for, PixelBuf};
 use super::presenter::{Action, Presenter};
+use super::scale::Canvas;
 
 /// Window title; fixed so tests and kiosk scripts can find the window by name.
 pub const TITLE: &str = "stylecast";
 
-/// Whether a display server is named in the environment at all.
+/// Whether a display server is named in the environment at all (an empty `DISPLAY`
+/// counts as unset).
 pub fn display_named() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()

@@ -72,22 +72,35 @@ pub fn yuv601_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
+/// Whether `data` holds a `width`x`height` frame of rows `row_bytes` long, `stride` apart.
+fn check_size(
+    kind: &str,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    row_bytes: usize,
+) -> Result<()> {
+    if width == 0 || height == 0 {
+        bail!("{kind} frame is {width}x{height}, it has no pixels");
+    }
+    let need = stride * (height as usize - 1) + row_bytes;
+    if data.len() < need {
+        bail!(
+            "{kind} frame too short: {} bytes for {width}x{height} (stride {stride}), need {need}",
+            data.len()
+        );
+    }
+    Ok(())
+}
+
 /// Packed YUYV to RGB; `stride` is the bytes per row (at least 2 * width).
 pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<RgbImage> {
     let (w, h) = (width as usize, height as usize);
     // YUYV stores pixel pairs; an odd width still occupies a whole last pair.
     let row_bytes = w.div_ceil(2) * 4;
     let stride = (stride as usize).max(row_bytes);
-    if w == 0 || h == 0 {
-        bail!("YUYV frame is {width}x{height}, it has no pixels");
-    }
-    let need = stride * (h - 1) + row_bytes;
-    if data.len() < need {
-        bail!(
-            "YUYV frame too short: {} bytes for {width}x{height} (stride {stride}), need {need}",
-            data.len()
-        );
-    }
+    check_size("YUYV", data, width, height, stride, row_bytes)?;
     let mut out = vec![0u8; w * h * 3];
     for (row, dst) in out.chunks_exact_mut(w * 3).enumerate() {
         let src = &data[row * stride..row * stride + row_bytes];
@@ -107,16 +120,7 @@ pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<
 pub fn rgb24_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> Result<RgbImage> {
     let (w, h) = (width as usize, height as usize);
     let stride = (stride as usize).max(w * 3);
-    if w == 0 || h == 0 {
-        bail!("RGB frame is {width}x{height}, it has no pixels");
-    }
-    let need = stride * (h - 1) + w * 3;
-    if data.len() < need {
-        bail!(
-            "RGB frame too short: {} bytes for {width}x{height} (stride {stride}), need {need}",
-            data.len()
-        );
-    }
+    check_size("RGB", data, width, height, stride, w * 3)?;
     let mut out = Vec::with_capacity(w * h * 3);
     for row in 0..h {
         out.extend_from_slice(&data[row * stride..row * stride + w * 3]);

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use super::compose::{save_snapshot, Compositor, FrameWriter, ViewMode};
-use super::kiosk::StyleCycler;
+use super::compose::{Compositor, ViewMode};
+use super::cycle::StyleCycler;
 use super::pipeline::{Shared, Stylized};
+use super::record::{save_snapshot, FrameWriter};
 
 /// How long the cross-fade of `--cycle` lasts.
 const FADE: Duration = Duration::from_millis(800);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
-use stylecast::image_io::{images_in, load_rgb};
+use stylecast::image_io::{images_in, load_rgb, resize_longer_side};
 
 use super::pixfmt::FrameLayout;
 
@@ -320,16 +320,10 @@ impl FrameSource for StillSource {
 const STILL_MAX_SIDE: u32 = 1920;
 
 fn fit_still(img: RgbImage) -> RgbImage {
-    let (w, h) = img.dimensions();
-    if w.max(h) <= STILL_MAX_SIDE {
+    if img.width().max(img.height()) <= STILL_MAX_SIDE {
         return img;
     }
-    let k = STILL_MAX_SIDE as f64 / w.max(h) as f64;
-    let (nw, nh) = (
-        ((w as f64 * k).round() as u32).max(1),
-        ((h as f64 * k).round() as u32).max(1),
-    );
-    image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
+    resize_longer_side(&img, STILL_MAX_SIDE)
 }
 
 /// The bundled demo photo: ./assets/demo.jpg, then the checkout's assets/demo.jpg.
