@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::NetConfig;
 use crate::error::{Error, Result};
+use crate::net::config::NetConfig;
 
 pub const FORMAT_NAME: &str = "stylecast-transformer";
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,7 +47,7 @@ impl ModelMeta {
         recorded
             .into_iter()
             .chain(
-                crate::image_io::IMAGE_EXTENSIONS
+                crate::io::image::IMAGE_EXTENSIONS
                     .iter()
                     .map(|e| format!("{}.{e}", self.style)),
             )
@@ -59,7 +59,7 @@ impl ModelMeta {
         self.painting_names()
             .into_iter()
             .map(|n| dir.join(n))
-            .find(|p| p.is_file() && crate::image_io::is_image_path(p))
+            .find(|p| p.is_file() && crate::io::image::is_image_path(p))
     }
 }
 
@@ -221,7 +221,7 @@ impl ModelFile {
 
     /// Writes atomically, so a crash never leaves a half-written model behind.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::atomic_write(path, &self.to_bytes()?)
+        crate::io::atomic::atomic_write(path, &self.to_bytes()?)
     }
 }
 
