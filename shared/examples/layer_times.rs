@@ -4,11 +4,11 @@
 //!     cargo run --release -p stylecast --example layer_times
 //!
 //! The upsample layers are timed both ways: as a plain convolution of the upsampled, padded
-//! image, and in the sub-pixel form the runtime uses (src/subpixel.rs).
+//! image, and in the sub-pixel form the runtime uses (src/ops/subpixel.rs).
 use candle_core::{Device, Module, Tensor};
 use std::time::Instant;
-use stylecast::conv::{Conv2d, ConvParams};
-use stylecast::subpixel::upsample2x_conv3x3;
+use stylecast::ops::conv::{Conv2d, ConvParams};
+use stylecast::ops::subpixel::upsample2x_conv3x3;
 fn main() {
     let d = Device::Cpu;
     // (cin, cout, k, stride, input h, w) for a 320x240 frame (reflection-padded inputs)

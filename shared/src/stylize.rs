@@ -7,9 +7,9 @@ use candle_nn::VarBuilder;
 use image::{imageops::FilterType, RgbImage};
 
 use crate::error::{Error, Result};
-use crate::image_io::{image_to_tensor, resize_longer_side, tensor_to_image};
-use crate::model_file::{ModelFile, ModelMeta};
-use crate::transformer::TransformerNet;
+use crate::io::image::{image_to_tensor, resize_longer_side, tensor_to_image};
+use crate::io::model_file::{ModelFile, ModelMeta};
+use crate::net::transformer::TransformerNet;
 
 /// The dtype the network computes in. Weights are cast to it whatever the file holds,
 /// so an f16 file can run in f32 (CPUs) or f16 (GPUs); instance-norm statistics stay f32.

@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
+use crate::ops::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 /// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does).
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
+use crate::ops::cpu_values::{has_kernel, run_on_storage, run_on_tensors, Kernel};
 
 /// `max(x, 0)`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {

@@ -1,7 +1,7 @@
 //! 2-D convolution on CUDA through cuDNN, forward and both gradients (cargo feature `cudnn`).
 //!
-//! candle 0.11's CUDA conv2d materialises a full im2col matrix per call (the 9x9 layers write
-//! and read gigabytes per frame), and its own cuDNN path asks cuDNN's heuristics for an
+//! candle 0.11's CUDA conv2d materialises a full im2col matrix per call (huge for the 9x9
+//! layers), and its own cuDNN path asks cuDNN's heuristics for an
 //! algorithm and allocates and zeroes a fresh workspace on every call. Here the algorithm is
 //! chosen once per shape, the workspace is kept and only grows, and the backward pass calls
 //! cuDNN's backward-data and backward-filter kernels (no kernel gradient for frozen weights).
@@ -9,7 +9,8 @@
 //! (no TF32), like candle's cuBLAS default, so results match the CPU path closely.
 //!
 //! Status: written and compiled without a GPU at hand; `host-train check-device` and the GPU
-//! benchmarks must pass on a GPU before this feature is trusted (see BENCHMARKS.md).
+//! benchmarks must pass on a GPU before this feature is trusted (see BENCHMARKS.md). Its test
+//! (against the CPU path) is in `layer.rs`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use candle_core::{
     CpuStorage, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType,
 };
 
-use crate::conv::ConvParams;
+use super::params::{ConvParams, GradsWanted};
 
 /// Workspaces above this are refused in favour of an algorithm that needs less (memory is
 /// shared with the frames on a Jetson).
@@ -33,9 +34,14 @@ const MAX_WORKSPACE: usize = 512 << 20;
 
 /// The convolution, `(n, c, h, w)` * `(o, c, k, k)`, on CUDA tensors.
 pub fn conv2d(x: &Tensor, w: &Tensor, params: ConvParams, frozen: bool) -> Result<Tensor> {
-    let op = CudnnConv { params, frozen };
+    let op = CudnnConv {
+        pass: Pass::Forward,
+        params,
+        frozen,
+        other: [0; 4],
+    };
     let (xc, wc) = (x.contiguous()?, w.contiguous()?);
-    if x.track_op() || (!frozen && w.track_op()) {
+    if GradsWanted::of(x, w, frozen).any() {
         xc.apply_op2(&wc, op)
     } else {
         xc.apply_op2_no_bwd(&wc, &op)
@@ -158,21 +164,6 @@ fn dims4(l: &Layout) -> Result<[usize; 4]> {
     Ok([a, b, c, d])
 }
 
-/// The output's dims, or an error for shapes no convolution has (cuDNN would read out of
-/// bounds or refuse them less clearly).
-fn out_dims(x: [usize; 4], w: [usize; 4], p: ConvParams) -> Result<[usize; 4]> {
-    let (hp, wp) = (x[2] + 2 * p.padding, x[3] + 2 * p.padding);
-    if x[1] != w[1] || hp < w[2] || wp < w[3] || p.stride == 0 {
-        candle_core::bail!("cudnn conv2d: no convolution of x {x:?} by w {w:?} with {p:?}");
-    }
-    Ok([
-        x[0],
-        w[0],
-        (hp - w[2]) / p.stride + 1,
-        (wp - w[3]) / p.stride + 1,
-    ])
-}
-
 fn i32s(d: [usize; 4]) -> [i32; 4] {
     d.map(|v| v as i32)
 }
@@ -232,7 +223,7 @@ impl Call<'_> {
             .map_err(e)?;
         conv.set_math_type(math).map_err(e)?;
         let nchw = sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
-        let y_dims = out_dims(self.x, self.w, p)?;
+        let y_dims = p.out_dims(self.x, self.w)?;
         let xd = cudnn.create_4d_tensor::<T>(nchw, i32s(self.x)).map_err(e)?;
         let wd = cudnn.create_4d_filter::<T>(nchw, i32s(self.w)).map_err(e)?;
         let yd = cudnn.create_4d_tensor::<T>(nchw, i32s(y_dims)).map_err(e)?;
@@ -326,19 +317,25 @@ impl Call<'_> {
     }
 }
 
-fn cpu_only_error<T>(name: &str) -> Result<T> {
-    candle_core::bail!("{name}: a cuDNN op was given CPU tensors (it runs on CUDA only)")
-}
-
-/// Forward: `y = x * w`; backward through cuDNN's data and filter kernels.
+/// One pass of the convolution as a custom op. Forward: inputs `(x, w)`, output `y`, and a
+/// backward through the other two passes. BackwardData: inputs `(dy, w)`, output `dx` of
+/// dims `other`. BackwardFilter: inputs `(x, dy)`, output `dw` of dims `other`. The
+/// gradient passes are applied without a backward of their own.
 struct CudnnConv {
+    pass: Pass,
     params: ConvParams,
     frozen: bool,
+    /// The output's dims for the gradient passes (unused by the forward pass).
+    other: [usize; 4],
 }
 
 impl CustomOp2 for CudnnConv {
     fn name(&self) -> &'static str {
-        "cudnn-conv2d"
+        match self.pass {
+            Pass::Forward => "cudnn-conv2d",
+            Pass::BackwardData => "cudnn-conv2d-backward-data",
+            Pass::BackwardFilter => "cudnn-conv2d-backward-filter",
+        }
     }
 
     fn cpu_fwd(
@@ -348,7 +345,10 @@ impl CustomOp2 for CudnnConv {
         _: &CpuStorage,
         _: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        cpu_only_error(self.name())
+        candle_core::bail!(
+            "{}: a cuDNN op was given CPU tensors (it runs on CUDA only)",
+            self.name()
+        )
     }
 
     fn cuda_fwd(
@@ -358,10 +358,28 @@ impl CustomOp2 for CudnnConv {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (x, w) = (dims4(l1)?, dims4(l2)?);
-        let out = out_dims(x, w, self.params)?;
+        let (x, w, out) = match self.pass {
+            Pass::Forward => {
+                let (x, w) = (dims4(l1)?, dims4(l2)?);
+                (x, w, self.params.out_dims(x, w)?)
+            }
+            Pass::BackwardData | Pass::BackwardFilter => {
+                let (x, w, dy) = match self.pass {
+                    Pass::BackwardData => (self.other, dims4(l2)?, dims4(l1)?),
+                    _ => (dims4(l1)?, self.other, dims4(l2)?),
+                };
+                // The dy descriptor is built from x and w: a gradient of another shape would
+                // be read out of bounds.
+                if dy != self.params.out_dims(x, w)? {
+                    candle_core::bail!(
+                        "cudnn conv2d backward: gradient {dy:?} is not the output of x {x:?} by w {w:?}"
+                    );
+                }
+                (x, w, self.other)
+            }
+        };
         let st = Call {
-            pass: Pass::Forward,
+            pass: self.pass,
             params: self.params,
             x,
             w,
@@ -381,165 +399,27 @@ impl CustomOp2 for CudnnConv {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = g.contiguous()?;
-        let dx = if x.track_op() {
-            let op = CudnnBackward {
-                pass: Pass::BackwardData,
+        let wanted = GradsWanted::of(x, w, self.frozen);
+        let pass = |pass, other: &Tensor| -> Result<Self> {
+            Ok(Self {
+                pass,
                 params: self.params,
-                other: dims4(x.layout())?,
-            };
+                frozen: self.frozen,
+                other: dims4(other.layout())?,
+            })
+        };
+        let dx = if wanted.input {
+            let op = pass(Pass::BackwardData, x)?;
             Some(g.apply_op2_no_bwd(&w.detach().contiguous()?, &op)?)
         } else {
             None
         };
-        let dw = if !self.frozen && w.track_op() {
-            let op = CudnnBackward {
-                pass: Pass::BackwardFilter,
-                params: self.params,
-                other: dims4(w.layout())?,
-            };
+        let dw = if wanted.kernel {
+            let op = pass(Pass::BackwardFilter, w)?;
             Some(x.detach().contiguous()?.apply_op2_no_bwd(&g, &op)?)
         } else {
             None
         };
         Ok((dx, dw))
-    }
-}
-
-/// One of the two gradients. BackwardData: inputs (dy, w), output dx with dims `other`.
-/// BackwardFilter: inputs (x, dy), output dw with dims `other`.
-struct CudnnBackward {
-    pass: Pass,
-    params: ConvParams,
-    other: [usize; 4],
-}
-
-impl CustomOp2 for CudnnBackward {
-    fn name(&self) -> &'static str {
-        match self.pass {
-            Pass::BackwardFilter => "cudnn-conv2d-backward-filter",
-            _ => "cudnn-conv2d-backward-data",
-        }
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        cpu_only_error(self.name())
-    }
-
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        let (x, w, dy) = match self.pass {
-            Pass::BackwardData => (self.other, dims4(l2)?, dims4(l1)?),
-            _ => (dims4(l1)?, self.other, dims4(l2)?),
-        };
-        // The dy descriptor is built from x and w: a gradient of another shape would be
-        // read out of bounds.
-        if dy != out_dims(x, w, self.params)? {
-            candle_core::bail!(
-                "cudnn conv2d backward: gradient {dy:?} is not the output of x {x:?} by w {w:?}"
-            );
-        }
-        let st = Call {
-            pass: self.pass,
-            params: self.params,
-            x,
-            w,
-            a: (s1, l1),
-            b: (s2, l2),
-            out: self.other,
-        }
-        .run()?;
-        Ok((st, Shape::from(self.other.to_vec())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_util::max_rel as rel;
-    use candle_core::{Device, Module, Var};
-
-    /// cuDNN against the CPU path (which the conformance tests hold to PyTorch): output, input
-    /// gradient, kernel gradient, for the network's shapes. Needs a CUDA device: on the GPU
-    /// machine run the test binary from `cargo test -p stylecast --features cudnn --no-run`.
-    #[test]
-    fn matches_the_cpu_forward_and_gradients() {
-        let Ok(gpu) = Device::new_cuda(0) else {
-            eprintln!("!!!! no CUDA device: cudnn conv test NOT run");
-            return;
-        };
-        // (batch, cin, cout, size, kernel, stride, padding)
-        for (n, ci, co, s, k, stride, padding) in [
-            (2, 3, 32, 40, 9, 1, 0),
-            (2, 32, 64, 34, 3, 2, 0),
-            (1, 128, 128, 20, 3, 1, 1),
-            (2, 32, 3, 48, 9, 1, 0),
-        ] {
-            let p = ConvParams { stride, padding };
-            let x = Tensor::randn(0f32, 1.0, (n, ci, s, s + 3), &Device::Cpu).unwrap();
-            let w = Tensor::randn(0f32, 0.1, (co, ci, k, k), &Device::Cpu).unwrap();
-            let run = |d: &Device, cudnn: bool| {
-                let xv = Var::from_tensor(&x.to_device(d).unwrap()).unwrap();
-                let wv = Var::from_tensor(&w.to_device(d).unwrap()).unwrap();
-                // The reference is the crate's CPU convolution: candle's own conv2d backward
-                // fails (shape mismatch) on case 2, whose stride leaves a remainder in H only.
-                let y = if cudnn {
-                    conv2d(xv.as_tensor(), wv.as_tensor(), p, false).unwrap()
-                } else {
-                    crate::conv::Conv2d::new(wv.as_tensor().clone(), None, p, false)
-                        .forward(xv.as_tensor())
-                        .unwrap()
-                };
-                // A loss whose gradient differs per position.
-                let r = Tensor::arange(0f32, y.elem_count() as f32, d)
-                    .unwrap()
-                    .reshape(y.shape())
-                    .unwrap()
-                    .sin()
-                    .unwrap();
-                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let gx = g.get(xv.as_tensor()).unwrap().clone();
-                let gw = g.get(wv.as_tensor()).unwrap().clone();
-                (y, gx, gw)
-            };
-            let (yc, gxc, gwc) = run(&Device::Cpu, false);
-            let (yg, gxg, gwg) = run(&gpu, true);
-            let what = format!("n{n} {ci}->{co} {s}px k{k} s{stride} p{padding}");
-            assert!(rel(&yg, &yc) < 1e-4, "{what}: output {}", rel(&yg, &yc));
-            assert!(
-                rel(&gxg, &gxc) < 1e-4,
-                "{what}: input grad {}",
-                rel(&gxg, &gxc)
-            );
-            assert!(
-                rel(&gwg, &gwc) < 1e-4,
-                "{what}: kernel grad {}",
-                rel(&gwg, &gwc)
-            );
-
-            // f16 on the GPU against f32 on the CPU: half precision, f32 accumulation.
-            let y16 = conv2d(
-                &x.to_device(&gpu).unwrap().to_dtype(DType::F16).unwrap(),
-                &w.to_device(&gpu).unwrap().to_dtype(DType::F16).unwrap(),
-                p,
-                true,
-            )
-            .unwrap();
-            assert!(
-                rel(&y16, &yc) < 5e-3,
-                "{what}: f16 output {}",
-                rel(&y16, &yc)
-            );
-        }
     }
 }

@@ -13,7 +13,7 @@
 use candle_core::{Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_tensors, zeros, Kernel};
+use crate::ops::cpu_values::{has_kernel, run_on_tensors, zeros, Kernel};
 
 /// `conv(reflection_pad(upsample_nearest2x(x), 1), w)` for a `(o, c, 3, 3)` kernel `w`,
 /// without bias. `conv2x2` runs a valid, stride-1 convolution (here with 2x2 kernels).
@@ -106,9 +106,9 @@ impl Kernel for PhaseWeave {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::padding::reflection_pad2d;
+    use crate::ops::padding::reflection_pad2d;
+    use crate::ops::upsample::upsample_nearest2x;
     use crate::test_util::max_rel;
-    use crate::upsample::upsample_nearest2x;
     use candle_core::{DType, Device};
 
     #[test]

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, storage_values, with_all_values, zeros};
+use crate::ops::cpu_values::{has_kernel, storage_values, with_all_values, zeros};
 
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
@@ -126,7 +126,7 @@ impl InstanceNorm {
     fn forward_then_composed(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         let y = self.forward(x)?;
         match then {
-            Then::Relu => crate::relu::relu(&y),
+            Then::Relu => crate::ops::relu::relu(&y),
             Then::Add(skip) => y + skip,
         }
     }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::NetConfig;
 use crate::error::{Error, Result};
+use crate::net::config::NetConfig;
 
 pub const FORMAT_NAME: &str = "stylecast-transformer";
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,7 +47,7 @@ impl ModelMeta {
         recorded
             .into_iter()
             .chain(
-                crate::image_io::IMAGE_EXTENSIONS
+                crate::io::image::IMAGE_EXTENSIONS
                     .iter()
                     .map(|e| format!("{}.{e}", self.style)),
             )
@@ -59,7 +59,7 @@ impl ModelMeta {
         self.painting_names()
             .into_iter()
             .map(|n| dir.join(n))
-            .find(|p| p.is_file() && crate::image_io::is_image_path(p))
+            .find(|p| p.is_file() && crate::io::image::is_image_path(p))
     }
 }
 
@@ -221,77 +221,28 @@ impl ModelFile {
 
     /// Writes atomically, so a crash never leaves a half-written model behind.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::atomic_write(path, &self.to_bytes()?)
+        crate::io::atomic::atomic_write(path, &self.to_bytes()?)
     }
 }
 
-/// Serialises named tensors (f32 or f16, any device) plus string metadata to safetensors.
+/// Serialises named tensors (f32 or f16, any device) plus string metadata to safetensors,
+/// in name order, through candle's `safetensors::View` for its tensors.
 pub fn serialize_tensors(
     tensors: &HashMap<String, Tensor>,
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>> {
     let sorted: BTreeMap<&String, &Tensor> = tensors.iter().collect();
-    let views: Vec<(String, TensorBytes)> = sorted
+    let views: Vec<(&String, Tensor)> = sorted
         .into_iter()
-        .map(|(k, t)| Ok((k.clone(), TensorBytes::new(&t.to_device(&Device::Cpu)?)?)))
+        .map(|(k, t)| match t.dtype() {
+            DType::F32 | DType::F16 => Ok((k, t.to_device(&Device::Cpu)?)),
+            d => Err(Error::Invalid(format!(
+                "cannot save dtype {d:?}: use f32 or f16"
+            ))),
+        })
         .collect::<Result<_>>()?;
     safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::Invalid(format!("cannot serialise tensors: {e}")))
-}
-
-/// A tensor's raw little-endian bytes, as safetensors wants them.
-struct TensorBytes {
-    dtype: safetensors::Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl TensorBytes {
-    fn new(t: &Tensor) -> Result<Self> {
-        let (dtype, data) = match t.dtype() {
-            DType::F32 => (
-                safetensors::Dtype::F32,
-                t.flatten_all()?
-                    .to_vec1::<f32>()?
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            ),
-            DType::F16 => (
-                safetensors::Dtype::F16,
-                t.flatten_all()?
-                    .to_vec1::<half::f16>()?
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            ),
-            d => {
-                return Err(Error::Invalid(format!(
-                    "cannot save dtype {d:?}: use f32 or f16"
-                )))
-            }
-        };
-        Ok(Self {
-            dtype,
-            shape: t.dims().to_vec(),
-            data,
-        })
-    }
-}
-
-impl safetensors::View for TensorBytes {
-    fn dtype(&self) -> safetensors::Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.data)
-    }
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
 }
 
 /// Buffers that instance norm never reads; pytorch/examples' published models carry them.

@@ -108,7 +108,7 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut buf = Vec::new();
     img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png)
         .map_err(|e| Error::image(path, e))?;
-    crate::atomic_write(path, &buf)
+    crate::io::atomic::atomic_write(path, &buf)
 }
 
 /// Resizes so the longer side is `side` pixels, keeping the aspect ratio (bilinear).

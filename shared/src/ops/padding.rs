@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
+use crate::ops::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 /// Source index for output position `i` of a reflection-padded axis of length `n`.
 pub fn reflect_index(i: isize, n: usize) -> usize {

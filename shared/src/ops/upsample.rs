@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
+use crate::ops::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
 pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
     if has_kernel(x) {
