@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First GPU run of the cudnn feature (shared/src/cudnn_conv.rs, written without a GPU): is it
+# First GPU run of the cudnn feature (shared/src/ops/conv/cudnn.rs, written without a GPU): is it
 # right, and is it faster? About 3 minutes of device time. Expects carry/ with
 #   host-train.xz, edge-runtime.xz              (scripts/build-cuda.sh)
 #   host-train-cudnn.xz, edge-runtime-cudnn.xz  (scripts/build-cuda.sh --features cudnn)

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use stylecast::image_io::{images_in, load_rgb, save_png};
+use stylecast::io::image::{images_in, load_rgb, save_png};
 use stylecast::{Precision, StylizeOptions, Stylizer};
 
 use crate::models::ModelChoice;

@@ -53,6 +53,6 @@ fn default_models_dir() -> Option<PathBuf> {
 
 /// Model files in a folder (not its subfolders), sorted by name.
 fn list_models(dir: &Path) -> Result<Vec<PathBuf>> {
-    stylecast::model_file::models_in(dir)
+    stylecast::io::model_file::models_in(dir)
         .with_context(|| format!("{}: cannot read models folder", dir.display()))
 }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
-use stylecast::image_io::{load_rgb, resize_longer_side};
+use stylecast::io::image::{load_rgb, resize_longer_side};
 use stylecast::{Precision, StylizeOptions, Stylizer};
 
-use crate::live::overlay::{draw_text, text_size};
+use stylecast::text::{draw_text, text_size};
 use crate::models::ModelChoice;
 
 /// The checked options of `sheet`.
@@ -35,7 +35,7 @@ pub fn run(s: &SheetSettings) -> Result<()> {
     let model_paths = if s.models.is_empty() {
         ModelChoice::Shipped.paths()?
     } else {
-        stylecast::model_file::expand_model_paths(&s.models)?
+        stylecast::io::model_file::expand_model_paths(&s.models)?
     };
     let device = stylecast::parse_device(&s.device)?;
     let stylizers = model_paths
@@ -257,7 +257,7 @@ pub fn save(sheet: &RgbImage, path: &Path) -> Result<()> {
             .with_context(|| format!("{}: cannot write", path.display()))?;
         Ok(())
     } else {
-        Ok(stylecast::image_io::save_png(sheet, path)?)
+        Ok(stylecast::io::image::save_png(sheet, path)?)
     }
 }
 

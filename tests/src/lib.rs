@@ -50,19 +50,8 @@ pub fn to_f32_vec(t: &Tensor) -> Vec<f32> {
         .unwrap()
 }
 
-/// max |a - b| / max |b|: the conformance README's relative error.
+/// max |a - b| / max |b|: the conformance README's relative error (`stylecast::compare`).
 pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    let (a, b) = (to_f32_vec(a), to_f32_vec(b));
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    let scale = b.iter().map(|y| y.abs()).fold(0f32, f32::max);
-    if scale == 0.0 {
-        diff
-    } else {
-        diff / scale
-    }
+    stylecast::compare::max_rel_diff(a, b).unwrap() as f32
 }

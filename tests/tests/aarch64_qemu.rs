@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use image::RgbImage;
-use stylecast::image_io::{load_rgb, psnr};
+use stylecast::io::image::{load_rgb, psnr};
 use stylecast::{Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::{conformance, shared_dir};
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
-use stylecast::image_io::load_rgb;
+use stylecast::io::image::load_rgb;
 use stylecast::ModelFile;
 use stylecast_e2e::{bin, conformance, shared_dir};
 

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use candle_core::{DType, Device};
-use stylecast::image_io::{load_rgb, psnr};
+use stylecast::io::image::{load_rgb, psnr};
 use stylecast::{ModelFile, Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::{bin, conformance, shared_dir};
 

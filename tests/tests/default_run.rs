@@ -29,6 +29,6 @@ fn no_arguments_without_display_writes_the_demo_frame() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("stylecast-out"), "{err}");
     let frame = dir.path().join("stylecast-out/frame_000001.png");
-    let img = stylecast::image_io::load_rgb(&frame).unwrap();
+    let img = stylecast::io::image::load_rgb(&frame).unwrap();
     assert!(img.width() >= 64 && img.height() >= 64);
 }

@@ -2,12 +2,12 @@
 //! f16 path is faithful (PSNR of f16 compute against f32 compute of the same weights >= 40 dB).
 
 use candle_core::Device;
-use stylecast::image_io::{load_rgb, psnr};
+use stylecast::io::image::{load_rgb, psnr};
 use stylecast::{ModelFile, Precision, StylizeOptions, Stylizer};
 use stylecast_e2e::{repo_root, shared_dir};
 
 fn models_in(dir: &str) -> Vec<std::path::PathBuf> {
-    stylecast::model_file::models_in(&repo_root().join(dir)).unwrap()
+    stylecast::io::model_file::models_in(&repo_root().join(dir)).unwrap()
 }
 
 /// Every shipped model: the default-width styles, then the narrow ones for CPU kiosks.

@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use stylecast::image_io::{psnr, tensor_to_image};
+use stylecast::io::image::{psnr, tensor_to_image};
 use stylecast::{ModelFile, Precision, Stylizer};
 use stylecast_e2e::{conformance, load_tensors, rel_err};
 

@@ -1,23 +1,8 @@
-//! Text on frames: the FPS/latency overlay and the full-frame cards ("reconnecting"),
-//! with the 8x8 bitmap font of `font8x8` scaled by whole pixels.
+//! Text on frames: the FPS/latency overlay, toasts and the full-frame cards ("reconnecting"),
+//! drawn with `stylecast::text` on images and on the window's pixel buffer.
 
-use font8x8::legacy::BASIC_LEGACY;
 use image::RgbImage;
-
-/// Something text can be drawn on: an RGB image or a 0RGB window buffer.
-pub trait Surface {
-    fn size(&self) -> (usize, usize);
-    fn put(&mut self, x: usize, y: usize, rgb: [u8; 3]);
-}
-
-impl Surface for RgbImage {
-    fn size(&self) -> (usize, usize) {
-        (self.width() as usize, self.height() as usize)
-    }
-    fn put(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
-        self.put_pixel(x as u32, y as u32, image::Rgb(rgb));
-    }
-}
+use stylecast::text::{draw_text, text_size, Surface, GLYPH};
 
 /// A window buffer: one `0x00RRGGBB` word per pixel, rows of `width`.
 pub struct PixelBuf<'a> {
@@ -32,45 +17,6 @@ impl Surface for PixelBuf<'_> {
     }
     fn put(&mut self, x: usize, y: usize, [r, g, b]: [u8; 3]) {
         self.buf[y * self.width + x] = (r as u32) << 16 | (g as u32) << 8 | b as u32;
-    }
-}
-
-pub const GLYPH: usize = 8;
-
-/// Pixel size of `text` at `scale` (one line).
-pub fn text_size(text: &str, scale: usize) -> (usize, usize) {
-    (text.chars().count() * GLYPH * scale, GLYPH * scale)
-}
-
-/// Draws one line with its top-left corner at (x, y), clipped to the surface. Characters
-/// outside ASCII show as '?'.
-pub fn draw_text(s: &mut impl Surface, x: usize, y: usize, text: &str, scale: usize, fg: [u8; 3]) {
-    let (w, h) = s.size();
-    let scale = scale.max(1);
-    for (i, ch) in text.chars().enumerate() {
-        let code = if ch.is_ascii() {
-            ch as usize
-        } else {
-            '?' as usize
-        };
-        let glyph = BASIC_LEGACY[code];
-        for (gy, row) in glyph.iter().enumerate() {
-            for gx in 0..GLYPH {
-                // font8x8 stores the leftmost pixel in the lowest bit.
-                if row & (1 << gx) == 0 {
-                    continue;
-                }
-                let px = x + (i * GLYPH + gx) * scale;
-                let py = y + gy * scale;
-                for dy in 0..scale {
-                    for dx in 0..scale {
-                        if px + dx < w && py + dy < h {
-                            s.put(px + dx, py + dy, fg);
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -174,21 +120,6 @@ pub fn text_scale_for(height: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn draws_glyph_pixels_left_to_right() {
-        let mut img = RgbImage::new(16, 8);
-        draw_text(&mut img, 0, 0, "|", 1, [255, 255, 255]);
-        // font8x8 draws | as a broken bar: columns 3 and 4 of rows 0-2 and 4-6.
-        let lit: Vec<u32> = (0..8)
-            .filter(|&x| img.get_pixel(x, 1).0[0] == 255)
-            .collect();
-        assert!(
-            !lit.is_empty() && lit.iter().all(|&x| (2..6).contains(&x)),
-            "{lit:?}"
-        );
-        assert!((8..16).all(|x| img.get_pixel(x, 1).0[0] == 0));
-    }
 
     #[test]
     fn text_is_clipped_not_panicking() {

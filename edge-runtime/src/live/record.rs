@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use image::RgbImage;
-use stylecast::image_io::save_png;
+use stylecast::io::image::save_png;
 
 use super::throttle::Throttle;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
-use stylecast::image_io::{images_in, load_rgb, resize_longer_side};
+use stylecast::io::image::{images_in, load_rgb, resize_longer_side};
 
 use super::pixfmt::FrameLayout;
 
