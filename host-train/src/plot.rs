@@ -6,10 +6,14 @@
 //! batch-4 losses are noisy. Labels use the `font8x8` bitmap font, so no system fonts
 //! are needed on a headless training box.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
 use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
 
-use crate::train::LossRecord;
+use crate::log::{self, LossRecord};
+use crate::options::{CURVE_FILE, LOG_FILE};
 
 const PANEL_W: u32 = 480;
 const PANEL_H: u32 = 300;
@@ -271,6 +275,36 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
         &format!("{} -> {}{change}  [{scale}]", fmt(a0), fmt(a1)),
         axis,
     );
+}
+
+/// Writes the loss curve to `path` atomically (`stylecast::atomic_write`), so an image
+/// viewer refreshing it mid-run, or a `host-train plot` beside a running training, never
+/// reads or leaves half a picture.
+pub fn save_loss_curve(history: &[LossRecord], path: &Path) -> Result<()> {
+    stylecast::image_io::save_png(&loss_curve(history), path)?;
+    Ok(())
+}
+
+/// `host-train plot`: reads a run's `losses.jsonl` (or the run folder holding it) and
+/// draws its loss curve, by default beside it. Returns the PNG written and the number of
+/// steps plotted.
+pub fn plot_log(input: &Path, output: Option<&Path>) -> Result<(PathBuf, usize)> {
+    let log = if input.is_dir() {
+        input.join(LOG_FILE)
+    } else {
+        input.to_path_buf()
+    };
+    let history = log::read(&log)?;
+    if history.is_empty() {
+        bail!("{}: no loss records yet", log.display());
+    }
+    let dir = log.parent().unwrap_or(Path::new("."));
+    let out = match output {
+        Some(o) => o.to_path_buf(),
+        None => dir.join(CURVE_FILE),
+    };
+    save_loss_curve(&history, &out)?;
+    Ok((out, history.len()))
 }
 
 #[cfg(test)]
