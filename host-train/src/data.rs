@@ -104,7 +104,8 @@ impl Dataset {
     }
 }
 
-/// Short side to `size` (aspect kept; neither side below `size`).
+/// Short side to `size` (aspect kept; neither side below `size`), enlarging if need be:
+/// the crop must be covered, so not `image_io::resize_longer_side` (same bilinear filter).
 fn resize_short_side(img: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let s = size as f64 / w.min(h) as f64;

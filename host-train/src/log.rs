@@ -91,3 +91,50 @@ pub fn read(path: &Path) -> Result<Vec<LossRecord>> {
     }
     Ok(history)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(step: u64) -> LossRecord {
+        LossRecord {
+            step,
+            content: 1.0,
+            style: 2.0,
+            tv: 3.0,
+            total: 6.0,
+            images_per_sec: 1.0,
+            stability: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_resume_keeps_the_records_up_to_its_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("losses.jsonl");
+        let mut log = LossLog::open(&path, 0).unwrap();
+        for s in 1..=5 {
+            log.push(rec(s)).unwrap();
+        }
+        drop(log);
+        assert_eq!(read(&path).unwrap().len(), 5);
+        // Resumed from a checkpoint at step 3: steps 4 and 5 are taken again.
+        let log = LossLog::open(&path, 3).unwrap();
+        let steps: Vec<u64> = log.history().iter().map(|r| r.step).collect();
+        assert_eq!(steps, [1, 2, 3]);
+        assert_eq!(read(&path).unwrap().len(), 3);
+        // A fresh run starts the file over.
+        LossLog::open(&path, 0).unwrap();
+        assert!(read(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("losses.jsonl");
+        let good = serde_json::to_string(&rec(1)).unwrap();
+        std::fs::write(&path, format!("{good}\n\ngarbage\n")).unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("losses.jsonl line 3: not a loss record"), "{e}");
+    }
+}

@@ -1,10 +1,11 @@
-//! The loss-curve picture: one panel per loss (total, content, style, TV, and stability
-//! when the run has it; weighted, as the optimiser sees them). Each panel gets its own scale, so a loss that moves by 10%
-//! is as visible as one that falls a thousandfold: linear when the panel's range is
-//! narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run from
-//! scratch). Per-step values are drawn faintly, a moving median over them boldly, since
-//! batch-4 losses are noisy. Labels use the `font8x8` bitmap font, so no system fonts
-//! are needed on a headless training box.
+//! The loss-curve picture of a run (`loss_curve.png`), drawn during training and by
+//! `host-train plot`: one panel per loss (total, content, style, TV, and stability when
+//! the run has it; weighted, as the optimiser sees them). Each panel gets its own scale,
+//! so a small decline is as visible as a thousandfold fall: linear when the panel's range
+//! is narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run
+//! from scratch). Per-step values are drawn faintly, a moving median over them boldly,
+//! since batch-4 losses are noisy. Labels use the `font8x8` bitmap font, so no system
+//! fonts are needed on a headless training box.
 
 use std::path::{Path, PathBuf};
 

@@ -104,3 +104,54 @@ pub fn init_from_model(model: &Trainable, path: &Path, net: &NetConfig) -> Resul
         "training": mf.meta.training,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vgg::VggLayer;
+
+    #[test]
+    fn the_recorded_settings_read_back() {
+        let opts = TrainOptions {
+            style: "paintings/wave.jpg".into(),
+            style_name: "wave".into(),
+            dataset: "photos".into(),
+            out: "wave.safetensors".into(),
+            epochs: 2,
+            max_steps: None,
+            batch_size: 4,
+            lr: 1e-3,
+            image_size: 256,
+            style_size: Some(384),
+            loss: LossConfig {
+                style_weight: 4e9,
+                content_layer: VggLayer::Relu2_2,
+                ..LossConfig::default()
+            },
+            net: NetConfig::small(),
+            seed: 1,
+            checkpoint_every: 500,
+            preview_every: 0,
+            preview_image: None,
+            vgg: None,
+            device: "cpu".into(),
+            progress: false,
+            time_limit: None,
+            init: None,
+            warmup_steps: Some(0),
+            stability: StabilityConfig {
+                weight: 3e4,
+                ..StabilityConfig::default()
+            },
+        };
+        let init = serde_json::json!({ "steps": 100 });
+        let t: Value = run_metadata(&opts, 40, Some(&init)).into();
+        assert_eq!(t["total_steps"], 140);
+        assert_eq!(t["style_image"], "wave.jpg");
+        assert_eq!(recorded_loss(Some(&t)).unwrap().unwrap(), opts.loss);
+        assert_eq!(recorded_stability(Some(&t)), Some(opts.stability));
+        assert_eq!(recorded_style_size(Some(&t)), Some(384));
+        assert!(recorded_loss(None).is_none());
+        assert_eq!(recorded_style_size(Some(&serde_json::json!({}))), None);
+    }
+}
