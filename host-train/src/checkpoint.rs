@@ -7,12 +7,13 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use stylecast::model_file::serialize_tensors;
+use stylecast::io::model_file::serialize_tensors;
 use stylecast::{ModelFile, ModelMeta};
 
 use crate::adam::Adam;
 use crate::model::Trainable;
-use crate::train::TrainOptions;
+use crate::options::TrainOptions;
+use crate::weights::run_metadata;
 
 pub const CHECKPOINT_FORMAT: &str = "stylecast-checkpoint";
 
@@ -63,9 +64,9 @@ pub struct Loaded {
 pub fn to_model(path: &Path) -> Result<ModelFile> {
     let c = load(path, &Device::Cpu)?;
     let o = &c.state.options;
-    stylecast::model_file::validate(&c.params, &o.net, path)
+    stylecast::io::model_file::validate(&c.params, &o.net, path)
         .with_context(|| format!("{}: checkpoint weights", path.display()))?;
-    let mut training = crate::train::run_metadata(o, c.state.step, c.state.init.as_ref());
+    let mut training = run_metadata(o, c.state.step, c.state.init.as_ref());
     training.insert(
         "from_checkpoint".into(),
         serde_json::json!(path.file_name().map(|n| n.to_string_lossy().into_owned())),

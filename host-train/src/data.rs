@@ -16,7 +16,7 @@ use image::{imageops::FilterType, RgbImage};
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use stylecast::image_io::{images_in, load_rgb};
+use stylecast::io::image::{images_in, load_rgb};
 
 pub struct Dataset {
     pub root: PathBuf,
@@ -104,7 +104,8 @@ impl Dataset {
     }
 }
 
-/// Short side to `size` (aspect kept; neither side below `size`).
+/// Short side to `size` (aspect kept; neither side below `size`), enlarging if need be:
+/// the crop must be covered, so not `image_io::resize_longer_side` (same bilinear filter).
 fn resize_short_side(img: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let s = size as f64 / w.min(h) as f64;

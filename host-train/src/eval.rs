@@ -9,44 +9,35 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use serde::Serialize;
-use stylecast::image_io::{image_to_tensor, images_in, load_rgb};
+use stylecast::io::image::{image_to_tensor, images_in, load_rgb};
 use stylecast::{ModelFile, Precision, Stylizer};
 
 use crate::data::center_square;
-use crate::loss::{perceptual_losses, LossConfig, StyleTarget};
+use crate::loss::{perceptual_losses, scalar, LossConfig, StyleTarget};
 use crate::stability::{self, perturb, EVAL_NOISE, EVAL_SHIFTS};
-use crate::train::{load_style, recorded_style_size, scalar};
+use crate::style::load_style;
 use crate::vgg::{resolve_weights, Vgg16};
+use crate::weights::{recorded_loss, recorded_style_size};
 
-/// Score models on photos with the training losses (content, style, TV).
-#[derive(clap::Args, Debug, Clone)]
+/// What to score and against what (the flags of `host-train eval`).
+#[derive(Debug, Clone)]
 pub struct EvalOptions {
     /// Model files (.safetensors, f32 or f16), or folders of them.
-    #[arg(required = true)]
     pub models: Vec<PathBuf>,
-    /// Photos to score on, searched recursively: ones the models did not train on,
-    /// e.g. ../shared/data/content/test.
-    #[arg(long)]
+    /// Photos to score on, searched recursively: ones the models did not train on.
     pub photos: PathBuf,
-    /// Folder of the paintings. Each model's painting is the file its metadata names
+    /// Folder of the paintings: each model's is the file its metadata names
     /// (training.style_image), else STYLE.jpg/.jpeg/.png/.webp after its style name.
-    #[arg(long)]
     pub styles: PathBuf,
-    /// Each photo is scaled so its short side is this, then cropped to the centre square
-    /// (as training crops).
-    #[arg(long, default_value_t = 256)]
+    /// Each photo is scaled so its short side is this, then cropped to the centre square.
     pub size: u32,
-    /// The painting's longer side in pixels [default: the model's training --style-size].
-    #[arg(long)]
+    /// The painting's longer side in pixels [default: the model's training style size].
     pub style_size: Option<u32>,
-    /// VGG-16 weights, as for `train`.
-    #[arg(long)]
+    /// VGG-16 weights, as for training.
     pub vgg: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Also write the scores to this JSON file.
-    #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
@@ -97,7 +88,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
     }
     let device = stylecast::parse_device(&o.device)?;
     let vgg = Vgg16::load(&resolve_weights(o.vgg.as_deref())?, &device)?;
-    let models = stylecast::model_file::expand_model_paths(&o.models)?;
+    let models = stylecast::io::model_file::expand_model_paths(&o.models)?;
     let photos = photo_files(&o.photos)?
         .iter()
         .map(|p| {
@@ -111,7 +102,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
         let model = ModelFile::load(path, &device)?;
         let training = model.meta.training.as_ref();
         let field = |k: &str| training.and_then(|t| t.get(k));
-        let loss = match LossConfig::recorded(training) {
+        let loss = match recorded_loss(training) {
             Some(l) => l.with_context(|| {
                 format!(
                     "{}: unreadable training.loss in its metadata",

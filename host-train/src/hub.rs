@@ -6,7 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::vgg::VggError;
+/// A Hub lookup that failed: the repository and why.
+#[derive(Debug, thiserror::Error)]
+#[error("VGG-16 weights from the Hugging Face Hub ({repo}): {reason}")]
+pub struct HubError {
+    pub repo: String,
+    pub reason: String,
+}
 
 /// torchvision's ImageNet VGG-16 as safetensors, keys `features.N.weight` like ours (528 MB:
 /// the classifier comes along; only the ten convolutions are read).
@@ -24,7 +30,7 @@ pub fn hub_repo(spec: &Path) -> Option<&str> {
 }
 
 /// The weights file of `repo`, from the cache or downloaded into it.
-pub fn fetch(repo: &str) -> Result<PathBuf, VggError> {
+pub fn fetch(repo: &str) -> Result<PathBuf, HubError> {
     check_repo(repo)?;
     #[cfg(feature = "hf-hub")]
     {
@@ -33,7 +39,7 @@ pub fn fetch(repo: &str) -> Result<PathBuf, VggError> {
     }
     #[cfg(not(feature = "hf-hub"))]
     {
-        Err(VggError::Hub {
+        Err(HubError {
             repo: repo.to_string(),
             reason: format!(
                 "this host-train was built without the hf-hub feature: rebuild with \
@@ -46,8 +52,8 @@ pub fn fetch(repo: &str) -> Result<PathBuf, VggError> {
 
 /// [`fetch`] through a given client (tests point it at a local cache and a dead endpoint).
 #[cfg(feature = "hf-hub")]
-pub fn fetch_with(builder: hf_hub::api::sync::ApiBuilder, repo: &str) -> Result<PathBuf, VggError> {
-    let hub_err = |reason: String| VggError::Hub {
+pub fn fetch_with(builder: hf_hub::api::sync::ApiBuilder, repo: &str) -> Result<PathBuf, HubError> {
+    let hub_err = |reason: String| HubError {
         repo: repo.to_string(),
         reason,
     };
@@ -60,12 +66,12 @@ pub fn fetch_with(builder: hf_hub::api::sync::ApiBuilder, repo: &str) -> Result<
     })
 }
 
-fn check_repo(repo: &str) -> Result<(), VggError> {
+fn check_repo(repo: &str) -> Result<(), HubError> {
     let ok = repo.split('/').count() == 2 && repo.split('/').all(|p| !p.is_empty());
     if ok {
         Ok(())
     } else {
-        Err(VggError::Hub {
+        Err(HubError {
             repo: repo.to_string(),
             reason: "not a repository name: use --vgg hf or --vgg hf:OWNER/NAME".into(),
         })
@@ -101,15 +107,6 @@ mod tests {
             e.contains("https://huggingface.co/timm/vgg16.tv_in1k"),
             "{e}"
         );
-    }
-
-    #[cfg(not(feature = "hf-hub"))]
-    #[test]
-    fn vgg_hf_goes_to_the_hub() {
-        let e = crate::vgg::resolve_weights(Some(Path::new("hf")))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("Hugging Face Hub (timm/vgg16.tv_in1k)"), "{e}");
     }
 
     #[cfg(feature = "hf-hub")]

@@ -2,7 +2,7 @@
 //! content = mse of features, style = sum over layers of mse of Gram matrices
 //! (style Gram broadcast over the batch), total variation = mean squared differences.
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{DType, Result, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use crate::vgg::{Vgg16, VggLayer};
@@ -32,13 +32,6 @@ impl Default for LossConfig {
 }
 
 impl LossConfig {
-    /// The settings a model's metadata records (`training.loss`), if any.
-    pub fn recorded(training: Option<&serde_json::Value>) -> Option<serde_json::Result<Self>> {
-        training
-            .and_then(|t| t.get("loss"))
-            .map(|l| serde_json::from_value(l.clone()))
-    }
-
     /// The deepest layer any term needs: VGG stops there.
     pub fn last_layer(&self) -> VggLayer {
         self.style_layers
@@ -55,6 +48,11 @@ pub fn gram(f: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = f.dims4()?;
     let f = f.reshape((n, c, h * w))?;
     f.matmul(&f.t()?)? / (c * h * w) as f64
+}
+
+/// A scalar loss tensor's value.
+pub fn scalar(t: &Tensor) -> Result<f64> {
+    t.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {

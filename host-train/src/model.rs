@@ -9,7 +9,6 @@ use stylecast::{NetConfig, TransformerNet};
 pub struct Trainable {
     pub varmap: VarMap,
     pub net: TransformerNet,
-    pub config: NetConfig,
 }
 
 impl Trainable {
@@ -53,11 +52,7 @@ impl Trainable {
             };
             init.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
         }
-        let this = Self {
-            varmap,
-            net,
-            config: *config,
-        };
+        let this = Self { varmap, net };
         this.load_weights(&init)?;
         Ok(this)
     }

@@ -1,15 +1,19 @@
-//! The loss-curve picture: one panel per loss (total, content, style, TV, and stability
-//! when the run has it; weighted, as the optimiser sees them). Each panel gets its own scale, so a loss that moves by 10%
-//! is as visible as one that falls a thousandfold: linear when the panel's range is
-//! narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run from
-//! scratch). Per-step values are drawn faintly, a moving median over them boldly, since
-//! batch-4 losses are noisy. Labels use the `font8x8` bitmap font, so no system fonts
+//! The loss-curve picture of a run (`loss_curve.png`), drawn during training and by
+//! `host-train plot`: one panel per loss (total, content, style, TV, and stability when
+//! the run has it; weighted, as the optimiser sees them). Each panel gets its own scale,
+//! so a small decline is as visible as a thousandfold fall: linear when the panel's range
+//! is narrow (a continuing run), logarithmic when it spans more than `LOG_RATIO` (a run
+//! from scratch). Per-step values are drawn faintly, a moving median over them boldly,
+//! since batch-4 losses are noisy. Labels use `stylecast::text`, so no system fonts
 //! are needed on a headless training box.
 
-use font8x8::UnicodeFonts;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
 use image::{Rgb, RgbImage};
 
-use crate::train::LossRecord;
+use crate::log::{self, LossRecord};
+use crate::options::{CURVE_FILE, LOG_FILE};
 
 const PANEL_W: u32 = 480;
 const PANEL_H: u32 = 300;
@@ -20,22 +24,9 @@ const BOTTOM: u32 = 28;
 /// Above this max/min ratio a panel switches to a log scale.
 const LOG_RATIO: f64 = 20.0;
 
-pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
-    for (i, ch) in text.chars().enumerate() {
-        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {
-            continue;
-        };
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits & (1 << col) != 0 {
-                    let (px, py) = (x + i as u32 * 8 + col, y + row as u32);
-                    if px < img.width() && py < img.height() {
-                        img.put_pixel(px, py, color);
-                    }
-                }
-            }
-        }
-    }
+/// A label at (x, y): the shared bitmap font at scale 1.
+fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: Rgb<u8>) {
+    stylecast::text::draw_text(img, x as usize, y as usize, text, 1, color.0);
 }
 
 fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: Rgb<u8>) {
@@ -271,6 +262,36 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
         &format!("{} -> {}{change}  [{scale}]", fmt(a0), fmt(a1)),
         axis,
     );
+}
+
+/// Writes the loss curve to `path` atomically (`stylecast::atomic_write`), so an image
+/// viewer refreshing it mid-run, or a `host-train plot` beside a running training, never
+/// reads or leaves half a picture.
+pub fn save_loss_curve(history: &[LossRecord], path: &Path) -> Result<()> {
+    stylecast::io::image::save_png(&loss_curve(history), path)?;
+    Ok(())
+}
+
+/// `host-train plot`: reads a run's `losses.jsonl` (or the run folder holding it) and
+/// draws its loss curve, by default beside it. Returns the PNG written and the number of
+/// steps plotted.
+pub fn plot_log(input: &Path, output: Option<&Path>) -> Result<(PathBuf, usize)> {
+    let log = if input.is_dir() {
+        input.join(LOG_FILE)
+    } else {
+        input.to_path_buf()
+    };
+    let history = log::read(&log)?;
+    if history.is_empty() {
+        bail!("{}: no loss records yet", log.display());
+    }
+    let dir = log.parent().unwrap_or(Path::new("."));
+    let out = match output {
+        Some(o) => o.to_path_buf(),
+        None => dir.join(CURVE_FILE),
+    };
+    save_loss_curve(&history, &out)?;
+    Ok((out, history.len()))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //!
 //! The network downsamples by 4 with two stride-2 convolutions, so its output depends on
 //! where the image sits modulo 4: moved by one pixel, a shipped style re-paints its strokes
-//! (starry_night at 320x240: 10 levels mean difference, aligned, against 1.2 for a 4-pixel
-//! move). On a live camera every small motion makes the picture swim. Training against a
+//! (models/README.md has the measurements). On a live camera every small motion makes the
+//! picture swim. Training against a
 //! shifted, noisy copy of each batch (in the spirit of Gupta et al. 2017, "Characterizing
 //! and Improving Stability in Neural Style Transfer") teaches the network to paint the same
 //! strokes at every phase. The same measure scores models in `host-train eval`.
@@ -13,7 +13,7 @@ use candle_core::{Result, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use stylecast::padding::reflection_pad2d;
+use stylecast::ops::padding::reflection_pad2d;
 
 /// The stability term's settings. `weight` 0 (the default) leaves training as it was.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -37,8 +37,8 @@ impl Default for StabilityConfig {
     }
 }
 
-/// Pixels left out along every side of the compared region: the network's own edge
-/// handling is not asked to move with the content.
+/// Pixels left out along every side of the compared region: the band the network draws
+/// along an image's edge does not move with the content (see shared's `DEFAULT_BORDER_PAD`).
 pub const MARGIN: usize = 8;
 
 /// One draw of the perturbation: content moved left by `dx` and up by `dy` pixels, and

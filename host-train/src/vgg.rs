@@ -10,34 +10,19 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
 use serde::{Deserialize, Serialize};
-use stylecast::conv::{Conv2d, ConvParams};
+use stylecast::ops::conv::{Conv2d, ConvParams};
+
+use crate::hub::{self, HubError};
 
 /// The four layers the losses can read.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum VggLayer {
-    #[value(name = "relu1_2")]
     #[serde(rename = "relu1_2")]
     Relu1_2,
-    #[value(name = "relu2_2")]
     #[serde(rename = "relu2_2")]
     Relu2_2,
-    #[value(name = "relu3_3")]
     #[serde(rename = "relu3_3")]
     Relu3_3,
-    #[value(name = "relu4_3")]
     #[serde(rename = "relu4_3")]
     Relu4_3,
 }
@@ -49,11 +34,19 @@ impl VggLayer {
         VggLayer::Relu3_3,
         VggLayer::Relu4_3,
     ];
+    /// The names, as flags and metadata spell them.
+    pub const NAMES: [&'static str; 4] = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"];
     pub fn index(self) -> usize {
         self as usize
     }
     pub fn name(self) -> &'static str {
-        ["relu1_2", "relu2_2", "relu3_3", "relu4_3"][self.index()]
+        Self::NAMES[self.index()]
+    }
+    /// The layer a name stands for, in any case (`relu3_3`, `RELU3_3`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -90,8 +83,8 @@ pub enum VggError {
     NotFound { tried: String, default: String },
     #[error("{}: {reason}", path.display())]
     Bad { path: PathBuf, reason: String },
-    #[error("VGG-16 weights from the Hugging Face Hub ({repo}): {reason}")]
-    Hub { repo: String, reason: String },
+    #[error(transparent)]
+    Hub(#[from] HubError),
 }
 
 /// Where the weights are: explicit path, then `$STYLECAST_VGG16`, then the defaults.
@@ -102,8 +95,8 @@ pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
         if p.is_file() {
             return Ok(p.to_path_buf());
         }
-        if let Some(repo) = crate::hub::hub_repo(p) {
-            return crate::hub::fetch(repo);
+        if let Some(repo) = hub::hub_repo(p) {
+            return Ok(hub::fetch(repo)?);
         }
         return Err(VggError::Bad {
             path: p.to_path_buf(),
@@ -115,8 +108,8 @@ pub fn resolve_weights(explicit: Option<&Path>) -> Result<PathBuf, VggError> {
         if p.is_file() {
             return Ok(p);
         }
-        if let Some(repo) = crate::hub::hub_repo(&p) {
-            return crate::hub::fetch(repo);
+        if let Some(repo) = hub::hub_repo(&p) {
+            return Ok(hub::fetch(repo)?);
         }
         return Err(VggError::Bad {
             path: p,
@@ -263,13 +256,36 @@ impl Vgg16 {
         let mut out = Vec::with_capacity(4);
         for (b, convs) in self.blocks.iter().enumerate().take(last.index() + 1) {
             if b > 0 {
-                h = stylecast::pool::max_pool2x2(&h)?;
+                h = stylecast::ops::pool::max_pool2x2(&h)?;
             }
             for conv in convs {
-                h = stylecast::relu::relu(&conv.forward(&h)?)?;
+                h = stylecast::ops::relu::relu(&conv.forward(&h)?)?;
             }
             out.push(h.clone());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(not(feature = "hf-hub"))]
+    #[test]
+    fn vgg_hf_goes_to_the_hub() {
+        let e = resolve_weights(Some(Path::new("hf")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Hugging Face Hub (timm/vgg16.tv_in1k)"), "{e}");
+    }
+
+    #[test]
+    fn layer_names_read_back() {
+        for l in VggLayer::ALL {
+            assert_eq!(VggLayer::from_name(l.name()), Some(l));
+            assert_eq!(VggLayer::from_name(&l.name().to_uppercase()), Some(l));
+        }
+        assert_eq!(VggLayer::from_name("relu5_3"), None);
     }
 }

@@ -1,0 +1,630 @@
+//! The command line: every clap type of `host-train`, and the resolution of its flags
+//! into the library's plain option structs (`TrainArgs::resolve` for training: the
+//! `--init` model's recorded settings as defaults, `--resume`, the checks).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use host_train::bench::BenchOptions;
+use host_train::eval::EvalOptions;
+use host_train::loss::LossConfig;
+use host_train::options::{TrainOptions, INIT_WARMUP_STEPS};
+use host_train::stability::{self, StabilityConfig};
+use host_train::vgg::VggLayer;
+use host_train::weights::{recorded_loss, recorded_stability, recorded_style_size};
+use stylecast::{ModelFile, ModelMeta, NetConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "host-train",
+    version,
+    about = "Train fast style-transfer models (Johnson et al. 2016) and convert them",
+    long_about = "Train a style from any painting and a folder of photos against VGG-16 perceptual losses, \
+then copy the small f16 model to a device running edge-runtime.\n\n\
+Example:\n  host-train train --style ../shared/data/styles/starry_night.jpg \\\n      --dataset ../shared/data/content/train --out models/starry_night.safetensors\n\n\
+This writes models/starry_night.safetensors (f32), models/starry_night.f16.safetensors (for devices) \
+and models/starry_night.run/ (checkpoint, losses.jsonl, previews, loss_curve.png). \
+Ctrl-C saves a checkpoint; continue with the same command plus --resume models/starry_night.run/checkpoint.safetensors."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a style (CPU or CUDA), checkpointing as it goes.
+    Train(Box<TrainArgs>),
+    /// Convert a pytorch/examples fast_neural_style state dict (.pth) to a stylecast model.
+    ImportTorch(ImportTorchArgs),
+    /// Time training steps (ms/step) on random data: no dataset needed, only VGG weights.
+    Bench(BenchArgs),
+    /// Score models on photos they did not train on with the training losses: how far each
+    /// output is from the photo (content) and from its painting (style). For choosing a
+    /// --style-weight: e.g. `host-train eval models/ --photos ../shared/data/content/test
+    /// --styles ../shared/data/styles`.
+    Eval(EvalArgs),
+    /// Check a device (e.g. cuda) against the CPU on one training step: losses, every
+    /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
+    CheckDevice(CheckDeviceArgs),
+    /// Re-save a model, e.g. as an f16 copy for devices, or turn a training checkpoint into a
+    /// model (a run's current state, without finishing it).
+    Export(ExportArgs),
+    /// Draw the loss curves of a run, finished or still going: one panel per loss, per-step
+    /// values faint, a moving median bold, each on its own (linear or log) scale. E.g.
+    /// `host-train plot models/starry_night.run`.
+    Plot(PlotArgs),
+}
+
+// The subcommands' help texts are the variants' doc comments above; the structs' own
+// comments are plain, so clap does not take them instead.
+
+#[derive(Args, Debug)]
+pub struct ImportTorchArgs {
+    /// The .pth file (torch.save(model.state_dict()), zip format).
+    pub input: PathBuf,
+    /// The .safetensors model to write.
+    pub output: PathBuf,
+    /// Style name stored in the model's metadata.
+    #[arg(long)]
+    pub name: String,
+    /// Write f16 weights (half the size) instead of f32.
+    #[arg(long)]
+    pub f16: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 256)]
+    image_size: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Untimed steps first (allocation, CUDA JIT and autotuning).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// VGG-16 weights, as for `train` (a path, or hf).
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    /// Also print a per-phase breakdown (forward, losses, backward, Adam).
+    #[arg(long)]
+    breakdown: bool,
+}
+
+impl From<BenchArgs> for BenchOptions {
+    fn from(a: BenchArgs) -> Self {
+        Self {
+            batch_size: a.batch_size,
+            image_size: a.image_size,
+            steps: a.steps,
+            warmup: a.warmup,
+            device: a.device,
+            vgg: a.vgg,
+            breakdown: a.breakdown,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model files (.safetensors, f32 or f16), or folders of them.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    /// Photos to score on, searched recursively: ones the models did not train on,
+    /// e.g. ../shared/data/content/test.
+    #[arg(long)]
+    photos: PathBuf,
+    /// Folder of the paintings. Each model's painting is the file its metadata names
+    /// (training.style_image), else STYLE.jpg/.jpeg/.png/.webp after its style name.
+    #[arg(long)]
+    styles: PathBuf,
+    /// Each photo is scaled so its short side is this, then cropped to the centre square
+    /// (as training crops).
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// The painting's longer side in pixels [default: the model's training --style-size].
+    #[arg(long)]
+    style_size: Option<u32>,
+    /// VGG-16 weights, as for `train`.
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Also write the scores to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl From<EvalArgs> for EvalOptions {
+    fn from(a: EvalArgs) -> Self {
+        Self {
+            models: a.models,
+            photos: a.photos,
+            styles: a.styles,
+            size: a.size,
+            style_size: a.style_size,
+            vgg: a.vgg,
+            device: a.device,
+            json: a.json,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CheckDeviceArgs {
+    #[arg(long, default_value = "cuda")]
+    pub device: String,
+    #[arg(long)]
+    pub vgg: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The model, or a training checkpoint (NAME.run/checkpoint.safetensors), to read.
+    pub input: PathBuf,
+    /// The model to write.
+    pub output: PathBuf,
+    /// Store f16 weights (about 3.4 MB for the default network).
+    #[arg(long, conflicts_with = "f32")]
+    pub f16: bool,
+    /// Store f32 weights.
+    #[arg(long)]
+    pub f32: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// The run folder (NAME.run/) or its losses.jsonl.
+    pub input: PathBuf,
+    /// The PNG to write [default: loss_curve.png beside the log].
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// The flags of `host-train train`; [`TrainArgs::resolve`] makes them a run.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The style image (a painting).
+    #[arg(long)]
+    style: PathBuf,
+    /// Folder of content photos, searched recursively (jpg, png, webp); COCO train2014 works as-is.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// The f32 model to write; the f16 copy goes beside it as NAME.f16.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Style name for the metadata [default: the style image's file name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Passes over the dataset.
+    #[arg(long, default_value_t = 2)]
+    epochs: u64,
+    /// Stop after this many steps, even mid-epoch.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Training crops are this many pixels square (short side resized to it, then cropped).
+    #[arg(long, default_value_t = 256)]
+    image_size: u32,
+    /// Scale the style image so its longer side is this many pixels [default: as is].
+    /// With --init, this and the loss options below default to the model's own training
+    /// settings (its metadata), so a style continues with the balance it was tuned to.
+    #[arg(long)]
+    style_size: Option<u32>,
+    /// [default: 1e5]
+    #[arg(long)]
+    content_weight: Option<f64>,
+    /// Raise for a stronger style, lower to keep more of the photo (`host-train eval`
+    /// compares the results) [default: 1e10].
+    #[arg(long)]
+    style_weight: Option<f64>,
+    /// Total-variation weight: smooths high-frequency artefacts [default: 1e-2].
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    /// VGG layer of the content loss (relu3_3 as in Johnson's code; relu2_2 as in the paper)
+    /// [default: relu3_3].
+    #[arg(long, value_parser = layer_parser())]
+    content_layer: Option<VggLayer>,
+    /// Style layers, comma-separated, each optionally with a weight: relu1_2:1,relu2_2:1,...
+    /// [default: relu1_2,relu2_2,relu3_3,relu4_3].
+    #[arg(long)]
+    style_layers: Option<String>,
+    /// Network width: the default 32/64/128 network, or "small" (16/32/64) for CPU real time
+    /// [default: that of --init's model, else default].
+    #[arg(long, value_parser = ["default", "small"])]
+    net: Option<String>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// VGG-16 weights (torchvision layout, .safetensors or .pth) [default: $STYLECAST_VGG16,
+    /// then ~/.local/share/stylecast/vgg16-features.safetensors, then ../shared/weights/].
+    /// `hf` (or `hf:OWNER/NAME`) takes timm/vgg16.tv_in1k from the Hugging Face Hub, downloaded
+    /// once into its cache (needs a build with `--features hf-hub`).
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Write a stylized preview every N steps (0: never).
+    #[arg(long, default_value_t = 500)]
+    preview_every: u64,
+    /// Photo for the previews [default: the first training sample].
+    #[arg(long)]
+    preview_image: Option<PathBuf>,
+    /// Continue from a checkpoint written by an earlier run with the same options.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Start from a model file's weights (f32 or f16) instead of fresh ones, e.g. to train a
+    /// shipped style further (`--init models/starry_night.safetensors`) or to fine-tune one
+    /// style towards another. Adam starts afresh; the metadata records the model and its steps.
+    /// Pass another --seed than the model's run to see the photos in a new order.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Raise the learning rate linearly to --lr over the first N steps. Adam's first steps
+    /// move every weight by about --lr at once, which jolts trained weights: with --init the
+    /// style loss jumped 2.5-5x after one step and took 50-200 steps to recover
+    /// [default: 100 with --init, else 0 (fresh weights, as in the paper); with --resume, the
+    /// checkpoint's].
+    #[arg(long)]
+    warmup_steps: Option<u64>,
+    /// Weight of the temporal-stability term: each batch also goes through the network
+    /// shifted by 0-3 pixels and with camera-like noise, and the two outputs, aligned, are
+    /// pulled together (mean squared difference, 0-255). Without it a style re-paints its
+    /// strokes whenever the picture moves by a pixel (the network sees the image modulo 4),
+    /// and live video swims; `host-train eval` reports this as flicker. Costs one more
+    /// network pass per step (not VGG). See models/README.md for the values used
+    /// [default: that of --init's model, else 0: off].
+    #[arg(long)]
+    stability_weight: Option<f64>,
+    /// Largest shift of the stability copy, in pixels right and down (1-3 covers every
+    /// phase of the network's 4-pixel grid).
+    #[arg(long, default_value_t = 3)]
+    stability_shift: usize,
+    /// Standard deviation of the stability copy's Gaussian noise, in 0-255 levels.
+    #[arg(long, default_value_t = 2.0)]
+    stability_noise: f64,
+    /// Finish (final model and all) at the first step after this many seconds. The run still
+    /// ends at --epochs (default 2) or --max-steps if those come first: for a run bounded by
+    /// time alone, add e.g. --epochs 1000.
+    #[arg(long)]
+    time_limit: Option<f64>,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A training run as the flags describe it.
+#[derive(Debug)]
+pub struct TrainRun {
+    pub options: TrainOptions,
+    /// The checkpoint to continue from (`--resume`).
+    pub resume: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The run these flags ask for: reads the `--init` model's metadata (its network and
+    /// training settings are the defaults of what is not given), then [`Self::resolve_with`].
+    pub fn resolve(self) -> Result<TrainRun> {
+        let init_meta = match &self.init {
+            Some(p) => Some(
+                ModelFile::load(p, &Device::Cpu)
+                    .with_context(|| format!("--init {}", p.display()))?
+                    .meta,
+            ),
+            None => None,
+        };
+        self.resolve_with(init_meta.as_ref())
+    }
+
+    /// The run these flags ask for, given the `--init` model's metadata. Checks the
+    /// stability settings and says on stderr what it took from the `--init` model.
+    pub fn resolve_with(self, init_meta: Option<&ModelMeta>) -> Result<TrainRun> {
+        let a = self;
+        let style_name = a.name.clone().unwrap_or_else(|| {
+            a.style
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "style".into())
+        });
+        let init_training = init_meta.and_then(|m| m.training.as_ref());
+        let base = match recorded_loss(init_training) {
+            Some(l) => l.unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: --init's training.loss is unreadable ({e}); using the defaults"
+                );
+                LossConfig::default()
+            }),
+            None => LossConfig::default(),
+        };
+        let loss = LossConfig {
+            content_weight: a.content_weight.unwrap_or(base.content_weight),
+            style_weight: a.style_weight.unwrap_or(base.style_weight),
+            tv_weight: a.tv_weight.unwrap_or(base.tv_weight),
+            content_layer: a.content_layer.unwrap_or(base.content_layer),
+            style_layers: match &a.style_layers {
+                Some(s) => parse_style_layers(s)?,
+                None => base.style_layers,
+            },
+        };
+        let stability = StabilityConfig {
+            weight: a
+                .stability_weight
+                .or(recorded_stability(init_training).map(|s| s.weight))
+                .unwrap_or(0.0),
+            max_shift: a.stability_shift,
+            noise: a.stability_noise,
+        };
+        if !(stability.weight >= 0.0 && stability.noise >= 0.0) {
+            bail!("--stability-weight and --stability-noise must be 0 or more");
+        }
+        // The compared region must survive the shift and both margins.
+        if stability.weight > 0.0
+            && stability.max_shift + 2 * stability::MARGIN >= a.image_size as usize
+        {
+            bail!(
+                "--stability-shift {} is too large for --image-size {}",
+                stability.max_shift,
+                a.image_size
+            );
+        }
+        let style_size = a.style_size.or_else(|| recorded_style_size(init_training));
+        if let (Some(p), Some(_)) = (&a.init, init_training) {
+            eprintln!(
+                "--init {}: where not given, style size {} and losses from its training: \
+                 content {:e} at {}, style {:e}, tv {:e}",
+                p.display(),
+                style_size.map_or("as is".to_string(), |s| s.to_string()),
+                loss.content_weight,
+                loss.content_layer.name(),
+                loss.style_weight,
+                loss.tv_weight
+            );
+            if a.stability_weight.is_none() && stability.weight > 0.0 {
+                eprintln!(
+                    "--init {}: stability weight {:e} from its training",
+                    p.display(),
+                    stability.weight
+                );
+            }
+        }
+        if a.init.is_some() && a.warmup_steps.is_none() && a.resume.is_none() {
+            eprintln!(
+                "--init: the learning rate warms up over the first {INIT_WARMUP_STEPS} steps, \
+                 sparing the trained weights Adam's first full-size steps (--warmup-steps 0 to skip)"
+            );
+        }
+        let net = match (a.net.as_deref(), init_meta) {
+            (Some("small"), _) => NetConfig::small(),
+            (Some(_), _) => NetConfig::default(),
+            (None, Some(m)) => m.config,
+            (None, None) => NetConfig::default(),
+        };
+        let options = TrainOptions {
+            style: a.style,
+            style_name,
+            dataset: a.dataset,
+            out: a.out,
+            epochs: a.epochs,
+            max_steps: a.max_steps,
+            batch_size: a.batch_size,
+            lr: a.lr,
+            image_size: a.image_size,
+            style_size,
+            loss,
+            net,
+            seed: a.seed,
+            checkpoint_every: a.checkpoint_every,
+            preview_every: a.preview_every,
+            preview_image: a.preview_image,
+            vgg: a.vgg,
+            device: a.device,
+            progress: !a.quiet,
+            time_limit: a.time_limit,
+            warmup_steps: a.warmup_steps,
+            init: a.init,
+            stability,
+        };
+        Ok(TrainRun {
+            options,
+            resume: a.resume,
+        })
+    }
+}
+
+/// `--content-layer`: one of the VGG layer names (listed in the help and in errors).
+fn layer_parser() -> impl TypedValueParser<Value = VggLayer> {
+    PossibleValuesParser::new(VggLayer::NAMES)
+        .try_map(|s| VggLayer::from_name(&s).ok_or_else(|| format!("unknown layer {s:?}")))
+}
+
+/// `--style-layers`: `relu1_2:1,relu2_2,...`, each layer with an optional weight (1).
+fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (name, w) = p.split_once(':').unwrap_or((p, "1"));
+            let layer = VggLayer::from_name(name.trim()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown style layer {name:?} (use relu1_2, relu2_2, relu3_3, relu4_3)"
+                )
+            })?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .with_context(|| format!("bad weight in {p:?}"))?;
+            Ok((layer, w))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `host-train train` with the required flags and `extra`, parsed.
+    fn train_args(extra: &[&str]) -> TrainArgs {
+        let base = [
+            "host-train",
+            "train",
+            "--style",
+            "paintings/wave.jpg",
+            "--dataset",
+            "photos",
+            "--out",
+            "models/wave.safetensors",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra)).expect("flags parse");
+        match cli.command {
+            Command::Train(a) => *a,
+            _ => unreachable!("parsed as train"),
+        }
+    }
+
+    /// The metadata of a small model trained with style weight 3e9, style size 512,
+    /// content at relu2_2 and stability weight 2e4.
+    fn trained_meta() -> ModelMeta {
+        let mut m = ModelMeta::new("wave", NetConfig::small());
+        let loss = LossConfig {
+            style_weight: 3e9,
+            content_layer: VggLayer::Relu2_2,
+            ..LossConfig::default()
+        };
+        m.training = Some(serde_json::json!({
+            "loss": loss,
+            "style_size": 512,
+            "stability": StabilityConfig { weight: 2e4, ..Default::default() },
+        }));
+        m
+    }
+
+    #[test]
+    fn defaults_without_init() {
+        let r = train_args(&[]).resolve_with(None).unwrap();
+        let o = &r.options;
+        assert_eq!(o.style_name, "wave");
+        assert_eq!(o.loss, LossConfig::default());
+        assert_eq!(o.net, NetConfig::default());
+        assert_eq!(o.style_size, None);
+        assert_eq!(o.stability, StabilityConfig::default());
+        assert_eq!(o.warmup_steps, None);
+        assert!(o.progress);
+        assert!(r.resume.is_none());
+    }
+
+    #[test]
+    fn init_carries_the_recorded_settings_unless_given() {
+        let meta = trained_meta();
+        let o = train_args(&["--init", "m.safetensors"])
+            .resolve_with(Some(&meta))
+            .unwrap()
+            .options;
+        assert_eq!(o.loss.style_weight, 3e9);
+        assert_eq!(o.loss.content_layer, VggLayer::Relu2_2);
+        assert_eq!(o.style_size, Some(512));
+        assert_eq!(o.stability.weight, 2e4);
+        assert_eq!(o.net, NetConfig::small());
+
+        let o = train_args(&[
+            "--init",
+            "m.safetensors",
+            "--style-weight",
+            "5e10",
+            "--content-layer",
+            "relu3_3",
+            "--style-size",
+            "256",
+            "--stability-weight",
+            "0",
+            "--net",
+            "default",
+            "--resume",
+            "c.safetensors",
+        ])
+        .resolve_with(Some(&meta))
+        .unwrap();
+        assert_eq!(o.options.loss.style_weight, 5e10);
+        assert_eq!(o.options.loss.content_layer, VggLayer::Relu3_3);
+        // Not given: still the model's.
+        assert_eq!(
+            o.options.loss.content_weight,
+            LossConfig::default().content_weight
+        );
+        assert_eq!(o.options.style_size, Some(256));
+        assert_eq!(o.options.stability.weight, 0.0);
+        assert_eq!(o.options.net, NetConfig::default());
+        assert_eq!(o.resume, Some(PathBuf::from("c.safetensors")));
+    }
+
+    #[test]
+    fn an_unreadable_recorded_loss_falls_back_to_the_defaults() {
+        let mut meta = trained_meta();
+        meta.training = Some(serde_json::json!({ "loss": "garbage" }));
+        let o = train_args(&["--init", "m.safetensors"])
+            .resolve_with(Some(&meta))
+            .unwrap()
+            .options;
+        assert_eq!(o.loss, LossConfig::default());
+    }
+
+    #[test]
+    fn style_layers_parse_with_and_without_weights() {
+        let o = train_args(&["--style-layers", "relu1_2:0.5, RELU4_3"])
+            .resolve_with(None)
+            .unwrap()
+            .options;
+        assert_eq!(
+            o.loss.style_layers,
+            vec![(VggLayer::Relu1_2, 0.5), (VggLayer::Relu4_3, 1.0)]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let err = |extra: &[&str]| {
+            train_args(extra)
+                .resolve_with(None)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&["--style-layers", "relu9_9"]).contains("unknown style layer"));
+        assert!(err(&["--style-layers", "relu1_2:x"]).contains("bad weight"));
+        assert!(err(&["--stability-weight=-1"]).contains("must be 0 or more"));
+        assert!(
+            err(&["--stability-weight", "1", "--stability-noise=-2"]).contains("must be 0 or more")
+        );
+        // 3 + 2 * 8 margins: 19 px of a 19 px crop leaves nothing to compare.
+        assert!(err(&["--stability-weight", "1", "--image-size", "19"])
+            .contains("--stability-shift 3 is too large for --image-size 19"));
+        // Off, the shift is not checked.
+        assert!(train_args(&["--image-size", "19"])
+            .resolve_with(None)
+            .is_ok());
+        assert!(Cli::try_parse_from([
+            "host-train",
+            "train",
+            "--style",
+            "s",
+            "--dataset",
+            "d",
+            "--out",
+            "o",
+            "--content-layer",
+            "relu5_3"
+        ])
+        .is_err());
+    }
+}
