@@ -32,13 +32,5 @@ pub use net::transformer::TransformerNet;
 pub use stylize::{Precision, StylizeOptions, Stylizer};
 pub use tuning::{tune_cpu_workers_for_frames, tune_malloc};
 
-/// Helpers for the unit tests of several modules.
 #[cfg(test)]
-pub(crate) mod test_util {
-    use candle_core::Tensor;
-
-    /// [`crate::compare::max_rel_diff`], for tests.
-    pub fn max_rel(got: &Tensor, want: &Tensor) -> f64 {
-        crate::compare::max_rel_diff(got, want).unwrap()
-    }
-}
+pub(crate) mod test_util;

@@ -53,14 +53,18 @@ pub struct StylizeOptions {
     /// Keep the input's colours: luminance from the stylized image, chrominance (YCbCr)
     /// from the input.
     pub preserve_colors: bool,
-    /// Mirror this many pixels (at the network's resolution) onto every side before the
-    /// network and crop them off after, so the band trained networks draw along an image's
-    /// edge falls outside the picture. Costs the extra pixels' time (320x240: 1.5x at 32).
+    /// Pixels mirrored onto every side before the network and cropped off after (at the
+    /// network's resolution); why: [`DEFAULT_BORDER_PAD`].
     pub border_pad: u32,
 }
 
-/// `StylizeOptions::border_pad`'s default: the shipped styles' edge bands are gone at 32
-/// (starry_night's is ~24 px wide; 16 left half of it).
+/// `StylizeOptions::border_pad`'s default. Trained styles paint a band of their own along
+/// an image's edges (borders reward the style loss; starry_night's is about 24 px of yellow
+/// down the left side, at any size). Mirroring the input outwards by this many pixels
+/// before the network and cropping the result back puts that band outside the picture.
+/// 32 clears every shipped style's band (16 left half of starry_night's); the cost is the
+/// extra pixels' time (BENCHMARKS.md). 0 is the fastest and shows the band. This is the
+/// one place the edge band is explained; the rest of the code and docs point here.
 pub const DEFAULT_BORDER_PAD: u32 = 32;
 
 impl Default for StylizeOptions {

@@ -8,8 +8,7 @@ use candle_core::{
 use rayon::prelude::*;
 
 /// `len` zeros, written by all threads: the kernels' output buffers are megabytes, and
-/// `vec![0; len]` zeroed them on one thread (a tenth of a small-network frame, most of it
-/// the column matrices, while the other core waited).
+/// `vec![0; len]` zeroes them on one thread while the others wait.
 pub(crate) fn zeros<T: WithDType>(len: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(len);
     v.par_extend(rayon::iter::repeat_n(T::zero(), len));

@@ -1,8 +1,8 @@
 //! Instance normalisation (PyTorch `InstanceNorm2d(affine=True)`, eps 1e-5).
 //!
 //! On the CPU (f32 and f64) it is one fused operation with a hand-written backward: the
-//! composed version below takes ~10 tensor passes forward and ~25 backward (fusing it took a
-//! training step at batch 4, 256x256 from 11-12 s to 8.7 s, BENCHMARKS.md). Its statistics
+//! composed version below takes ~10 tensor passes forward and ~25 backward (what fusing
+//! saved: BENCHMARKS.md). Its statistics
 //! and sums are accumulated in f64 whatever the storage dtype: the backward subtracts nearly
 //! equal terms.
 //!
@@ -176,8 +176,7 @@ fn plane_stats<T: WithDType>(plane: &[T], eps: f64) -> (f64, f64) {
 }
 
 /// Independent f64 accumulators per sum: a single running f64 sum is one serial chain of
-/// dependent adds, which the compiler cannot vectorise (the statistics were ~10% of a
-/// small-network frame, scalar, before).
+/// dependent adds, which the compiler cannot vectorise.
 const LANES: usize = 8;
 
 /// The sum of `f(v)` over `values`, in f64.
