@@ -10,8 +10,8 @@ use image::{Rgb, RgbImage};
 use stylecast::io::image::{load_rgb, resize_longer_side};
 use stylecast::{Precision, StylizeOptions, Stylizer};
 
-use stylecast::text::{draw_text, text_size};
 use crate::models::ModelChoice;
+use stylecast::text::{draw_text, text_size};
 
 /// The checked options of `sheet`.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use host_train::eval::{evaluate, EvalOptions};
-use host_train::loss::LossConfig;
 use host_train::log::LossRecord;
+use host_train::loss::LossConfig;
 use host_train::options::TrainOptions;
 use host_train::train::{train, EndedBy, Outcome};
 use stylecast::{ModelFile, NetConfig};
