@@ -276,7 +276,7 @@ pub struct TrainArgs {
     init: Option<PathBuf>,
     /// Raise the learning rate linearly to --lr over the first N steps. Adam's first steps
     /// move every weight by about --lr at once, which jolts trained weights: with --init the
-    /// style loss jumped 2.5-5x after one step and took 50-200 steps to recover
+    /// style loss jumps and takes many steps to recover (measured: models/README.md)
     /// [default: 100 with --init, else 0 (fresh weights, as in the paper); with --resume, the
     /// checkpoint's].
     #[arg(long)]
