@@ -3,7 +3,7 @@
 //! candle-kernels 0.11 builds its quantized (GGUF mmvq/mmq) and MoE kernels into a static
 //! `libmoe.a` (tens of MB of sm_90a code). Any object of candle-core/candle-nn that mentions
 //! one of these launchers makes the linker pull the whole fatbin into the binary (about three
-//! times the size, stripped). Defining every launcher here means the symbols are already
+//! times the size, stripped; BENCHMARKS.md). Defining every launcher here means the symbols are already
 //! resolved when `libmoe.a` is scanned, so nothing is taken from it. rustc references
 //! `#[no_mangle]` items of upstream rlibs from the executable (its synthetic `symbols.o`), so
 //! this works from the `stylecast` library.
