@@ -1,4 +1,4 @@
-//! A bounded soak: about two minutes of the moving test pattern through a small network to
+//! A bounded soak: about a minute of the moving test pattern through a small network to
 //! a window (under Xvfb; headless when Xvfb is missing) and to files, sampling resident
 //! memory. Memory must level off after warm-up, latency must not build up, and the
 //! runtime must keep running. STYLECAST_SOAK_SECS changes the length.
@@ -34,7 +34,7 @@ fn soak_memory_stays_flat() {
     let secs: u64 = std::env::var("STYLECAST_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(60);
     let warmup = (secs / 6).max(5);
     let xvfb = Xvfb::start(320, 240);
     let dir = tempfile::tempdir().unwrap();
