@@ -67,10 +67,15 @@ impl ConvLayer {
         self.padded_conv(&upsample_nearest2x(x)?, bias)
     }
 
-    /// Pad, then convolve; on the CPU the convolution reads the reflection in place.
+    /// Pad, then convolve; on the CPU the convolution reads the reflection in place
+    /// (Winograd for the 3x3 layers where that applies).
     fn padded_conv(&self, x: &Tensor, bias: bool) -> Result<Tensor> {
         let ConvParams { stride, .. } = self.conv.params();
-        if let Some(y) = conv2d_reflect_padded_cpu(x, self.conv.weight(), stride, self.pad.0)? {
+        let y = match self.conv.forward_reflect_winograd(x, self.pad.0)? {
+            Some(y) => Some(y),
+            None => conv2d_reflect_padded_cpu(x, self.conv.weight(), stride, self.pad.0)?,
+        };
+        if let Some(y) = y {
             return if bias { self.conv.add_bias(y) } else { Ok(y) };
         }
         self.conv.forward_with(&self.pad.forward(x)?, bias)

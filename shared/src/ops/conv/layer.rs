@@ -3,14 +3,15 @@
 //! conv2d; inputs detached and the gradient carried by [`ConvGrad`] when anything upstream
 //! is differentiated.
 
-#[cfg(feature = "cudnn")]
-use candle_core::DType;
-use candle_core::{Module, Result, Tensor};
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::cpu::conv2d_cpu;
 use super::grad::ConvGrad;
 use super::params::{ConvParams, GradsWanted};
+use super::winograd::{conv3x3_reflect, WinogradKernel};
 
 #[derive(Debug, Clone)]
 pub struct Conv2d {
@@ -19,6 +20,9 @@ pub struct Conv2d {
     params: ConvParams,
     /// No kernel gradient (weights that are never trained).
     frozen: bool,
+    /// The kernels in the Winograd domain, made at the first inference that takes that path
+    /// (`None` inside: a layer it does not apply to). Shared by clones of the layer.
+    winograd: Arc<OnceLock<Option<WinogradKernel>>>,
 }
 
 impl Conv2d {
@@ -28,6 +32,7 @@ impl Conv2d {
             bias,
             params,
             frozen,
+            winograd: Arc::default(),
         }
     }
 
@@ -70,7 +75,49 @@ impl Conv2d {
     pub fn params(&self) -> ConvParams {
         self.params
     }
+
+    /// This 3x3 stride-1 layer on `x` reflection-padded by `pad`, by Winograd F(4x4, 3x3),
+    /// where that applies: f32 CPU inference of one image, pad 1, and enough channels for
+    /// the transforms to pay (see [`super::winograd`]). No bias.
+    pub(crate) fn forward_reflect_winograd(
+        &self,
+        x: &Tensor,
+        pad: usize,
+    ) -> Result<Option<Tensor>> {
+        let (o, c, k, _) = self.weight.dims4()?;
+        let (n, _, h, w) = x.dims4()?;
+        let applies = pad == 1
+            && k == 3
+            && self.params
+                == (ConvParams {
+                    stride: 1,
+                    padding: 0,
+                })
+            && n == 1
+            && h >= 2
+            && w >= 2
+            && c.min(o) >= WINOGRAD_MIN_CHANNELS
+            && x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && !x.track_op()
+            && !self.weight.track_op();
+        if !applies {
+            return Ok(None);
+        }
+        let kernel = match self.winograd.get() {
+            Some(k) => k,
+            None => {
+                let k = WinogradKernel::new(&self.weight)?;
+                self.winograd.get_or_init(|| k)
+            }
+        };
+        kernel.as_ref().map(|k| conv3x3_reflect(x, k)).transpose()
+    }
 }
+
+/// Fewer channels than this keep im2col + GEMM: the 36 small GEMMs and the transforms'
+/// passes then cost more than they save (BENCHMARKS.md).
+const WINOGRAD_MIN_CHANNELS: usize = 32;
 
 impl Conv2d {
     /// The convolution; `bias_needed`: whether the result must include the bias even when

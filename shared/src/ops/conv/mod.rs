@@ -10,6 +10,7 @@
 //! - [`cpu`]: CPU forward kernels (banded im2col + GEMM, kn2row for few output channels,
 //!   reflection padding read in place);
 //! - [`grad`]: the gradient op and its CPU kernels (col2im, one GEMM per band);
+//! - [`winograd`]: Winograd F(4x4, 3x3) for the 3x3 stride-1 inference layers on the CPU;
 //! - `cudnn`: forward and gradients through cuDNN (feature `cudnn`).
 
 pub(crate) mod cpu;
@@ -18,6 +19,7 @@ pub mod cudnn;
 mod grad;
 pub mod layer;
 pub mod params;
+pub mod winograd;
 
 pub use layer::Conv2d;
 pub use params::ConvParams;

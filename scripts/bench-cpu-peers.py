@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""CPU inference side by side: stylecast, onnxruntime and PyTorch eager on the same weights.
+
+Each engine times batch-1 frames of the same network at each size, the three engines taking
+turns round after round in one run (so a machine that slows down or gets busy mid-run weighs
+on all three alike), and the script prints the medians over the rounds and the ratios
+onnxruntime/stylecast and PyTorch/stylecast (above 1.0: stylecast is faster).
+
+    scripts/bench-cpu-peers.py [--model models/starry_night.safetensors] [--onnx FILE]
+        [--sizes 256x256,320x240,640x480,1280x720] [--rounds 5] [--reps 3] [--threads 2]
+        [--json out.jsonl]
+
+The ONNX file is `--onnx` when given (e.g. from `host-train export --onnx`), else exported
+here from the PyTorch network with torch.onnx (dynamic height and width). stylecast runs as
+`edge-runtime bench --border-pad 0` (the network at exactly each size, as the peers run it);
+set BIN to a built edge-runtime, else target/release/edge-runtime is built.
+
+Needs: a Python with torch, onnxruntime, numpy, safetensors, onnx (e.g.
+`python3 -m venv /tmp/bench && /tmp/bench/bin/pip install torch onnxruntime onnx numpy
+safetensors`, then run this script with /tmp/bench/bin/python).
+"""
+import argparse
+import warnings
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ConvLayer(nn.Module):
+    """Reflection pad + conv, optionally after a nearest x2 upsample (pytorch/examples)."""
+
+    def __init__(s, i, o, k, stride, upsample=False):
+        super().__init__()
+        s.upsample = upsample
+        s.reflection_pad = nn.ReflectionPad2d(k // 2)
+        s.conv2d = nn.Conv2d(i, o, k, stride)
+
+    def forward(s, x):
+        if s.upsample:
+            x = F.interpolate(x, mode="nearest", scale_factor=2)
+        return s.conv2d(s.reflection_pad(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.conv1, s.in1 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
+        s.conv2, s.in2 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
+
+    def forward(s, x):
+        return s.in2(s.conv2(F.relu(s.in1(s.conv1(x))))) + x
+
+
+class TransformerNet(nn.Module):
+    """pytorch/examples fast_neural_style's network, its widths and depth from our NetConfig."""
+
+    def __init__(s, channels=(32, 64, 128), blocks=5):
+        super().__init__()
+        c1, c2, c3 = channels
+        s.blocks = blocks
+        s.conv1, s.in1 = ConvLayer(3, c1, 9, 1), nn.InstanceNorm2d(c1, affine=True)
+        s.conv2, s.in2 = ConvLayer(c1, c2, 3, 2), nn.InstanceNorm2d(c2, affine=True)
+        s.conv3, s.in3 = ConvLayer(c2, c3, 3, 2), nn.InstanceNorm2d(c3, affine=True)
+        for i in range(1, blocks + 1):
+            setattr(s, f"res{i}", ResidualBlock(c3))
+        s.deconv1, s.in4 = ConvLayer(c3, c2, 3, 1, True), nn.InstanceNorm2d(c2, affine=True)
+        s.deconv2, s.in5 = ConvLayer(c2, c1, 3, 1, True), nn.InstanceNorm2d(c1, affine=True)
+        s.deconv3 = ConvLayer(c1, 3, 9, 1)
+
+    def forward(s, x):
+        y = F.relu(s.in1(s.conv1(x)))
+        y = F.relu(s.in2(s.conv2(y)))
+        y = F.relu(s.in3(s.conv3(y)))
+        for i in range(1, s.blocks + 1):
+            y = getattr(s, f"res{i}")(y)
+        y = F.relu(s.in4(s.deconv1(y)))
+        y = F.relu(s.in5(s.deconv2(y)))
+        return s.deconv3(y)
+
+
+def load_net(path):
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k).float() for k in f.keys()}
+    cfg = json.loads(meta.get("config", '{"channels":[32,64,128],"residual_blocks":5}'))
+    net = TransformerNet(tuple(cfg["channels"]), cfg["residual_blocks"])
+    net.load_state_dict(state)
+    return net.eval(), cfg
+
+
+def timeit(fn, reps):
+    fn()  # warm-up: first-call allocations and kernel choice
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(ts)
+
+
+def ours(bin_path, model, size, reps, threads):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    out = subprocess.run(
+        [bin_path, "bench", "--model", model, "--sizes", size, "--reps", str(reps),
+         "--warmup", "1", "--border-pad", "0"],
+        capture_output=True, text=True, env=env, check=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"\|\s*(\d+x\d+)\s*\|\s*\w+\s*\|\s*\w+\s*\|\s*([\d.]+)\s*\|", line)
+        if m and m.group(1) == size:
+            return float(m.group(2))
+    raise RuntimeError(f"no timing for {size} in edge-runtime bench's output:\n{out}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=os.path.join(ROOT, "models/starry_night.safetensors"))
+    ap.add_argument("--onnx", help="an ONNX file of the same model (default: torch.onnx export here)")
+    ap.add_argument("--sizes", default="256x256,320x240,640x480,1280x720")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=3, help="timed frames per engine, size and round")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write one JSON object per engine, size and round here")
+    a = ap.parse_args()
+
+    import onnxruntime as ort
+
+    warnings.filterwarnings("ignore")  # torch.onnx's tracer notes
+
+    torch.set_num_threads(a.threads)
+    net, cfg = load_net(a.model)
+    tmp = tempfile.mkdtemp()
+    onnx_path = a.onnx
+    if not onnx_path:
+        onnx_path = os.path.join(tmp, "net.onnx")
+        torch.onnx.export(net, torch.rand(1, 3, 256, 256) * 255, onnx_path, opset_version=17,
+                          input_names=["input"], output_names=["output"], dynamo=False,
+                          dynamic_axes={"input": {2: "h", 3: "w"}, "output": {2: "h", 3: "w"}})
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = a.threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+
+    bin_path = os.environ.get("BIN")
+    if not bin_path:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "edge-runtime"], cwd=ROOT, check=True)
+        bin_path = os.path.join(ROOT, "target/release/edge-runtime")
+
+    sizes = [s for s in a.sizes.split(",") if s]
+    times = {(e, s): [] for e in ("stylecast", "onnxruntime", "pytorch") for s in sizes}
+    log = open(a.json, "w") if a.json else None
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.threads} threads, "
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}, model {a.model} {cfg}, "
+          f"onnx {'given: ' + a.onnx if a.onnx else 'torch.onnx'}, {a.rounds} rounds x {a.reps} reps",
+          flush=True)
+    for r in range(a.rounds):
+        for s in sizes:
+            w, h = map(int, s.split("x"))
+            x = np.random.rand(1, 3, h, w).astype(np.float32) * 255
+            xt = torch.from_numpy(x)
+            got = {
+                "stylecast": ours(bin_path, a.model, s, a.reps, a.threads),
+                "onnxruntime": timeit(lambda: sess.run(None, {iname: x}), a.reps),
+            }
+            with torch.no_grad():
+                got["pytorch"] = timeit(lambda: net(xt), a.reps)
+            for e, ms in got.items():
+                times[(e, s)].append(ms)
+                if log:
+                    log.write(json.dumps({"round": r, "engine": e, "size": s, "ms": round(ms, 2)}) + "\n")
+            print(f"round {r + 1}/{a.rounds} {s}: " + ", ".join(f"{e} {ms:.1f} ms" for e, ms in got.items()),
+                  file=sys.stderr, flush=True)
+
+    print("| size | stylecast ms | onnxruntime ms | PyTorch ms | onnxruntime / stylecast | PyTorch / stylecast |")
+    print("|---|---|---|---|---|---|")
+    for s in sizes:
+        m = {e: statistics.median(times[(e, s)]) for e in ("stylecast", "onnxruntime", "pytorch")}
+        print(f"| {s} | {m['stylecast']:.1f} | {m['onnxruntime']:.1f} | {m['pytorch']:.1f} | "
+              f"{m['onnxruntime'] / m['stylecast']:.2f} | {m['pytorch'] / m['stylecast']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
