@@ -134,11 +134,19 @@ impl ModelFile {
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
             Error::model(path, format!("not a safetensors file or truncated ({e})"))
         })?;
+        let views: Vec<_> = st
+            .tensors()
+            .into_iter()
+            .filter(|(name, _)| !is_ignored_buffer(name))
+            .collect();
+        // The header's names and shapes against the config first, the config bounded:
+        // nothing is built for a file that declares another network than it holds.
+        let shapes: Shapes = views.iter().map(|(n, v)| (n.as_str(), v.shape())).collect();
+        let meta_map = header.metadata().clone().unwrap_or_default();
+        let meta = parse_meta(&meta_map, &shapes, path)?;
+        check_shapes(&shapes, &meta.config, path)?;
         let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if is_ignored_buffer(&name) {
-                continue;
-            }
+        for (name, view) in &views {
             let dtype = match view.dtype() {
                 safetensors::Dtype::F32 => DType::F32,
                 safetensors::Dtype::F16 => DType::F16,
@@ -152,11 +160,9 @@ impl ModelFile {
             };
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
                 .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
-            tensors.insert(name, t);
+            tensors.insert(name.clone(), t);
         }
-        let meta_map = header.metadata().clone().unwrap_or_default();
-        let meta = parse_meta(&meta_map, &tensors, path)?;
-        validate(&tensors, &meta.config, path)?;
+        check_finite(&tensors, path)?;
         let tensors = tensors
             .into_iter()
             .map(|(k, v)| Ok((k, v.to_device(device)?)))
@@ -252,11 +258,7 @@ fn is_ignored_buffer(name: &str) -> bool {
         || name.ends_with(".num_batches_tracked")
 }
 
-fn parse_meta(
-    md: &HashMap<String, String>,
-    tensors: &HashMap<String, Tensor>,
-    path: &Path,
-) -> Result<ModelMeta> {
+fn parse_meta(md: &HashMap<String, String>, shapes: &Shapes, path: &Path) -> Result<ModelMeta> {
     if let Some(fmt) = md.get("format") {
         if fmt != FORMAT_NAME {
             return Err(Error::model(
@@ -280,7 +282,7 @@ fn parse_meta(
     let config = match md.get("config") {
         Some(c) => serde_json::from_str(c)
             .map_err(|e| Error::model(path, format!("bad config metadata: {e}")))?,
-        None => infer_config(tensors, path)?,
+        None => infer_config_from(shapes, path)?,
     };
     let style = md.get("style").cloned().unwrap_or_else(|| {
         path.file_stem()
@@ -301,13 +303,27 @@ fn parse_meta(
     })
 }
 
+/// Tensor names and shapes, from a file's header or from tensors.
+type Shapes<'a> = HashMap<&'a str, &'a [usize]>;
+
+fn shapes_of(tensors: &HashMap<String, Tensor>) -> Shapes<'_> {
+    tensors
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.dims()))
+        .collect()
+}
+
 /// Reads the network's widths and depth off the parameter shapes.
 pub fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<NetConfig> {
+    infer_config_from(&shapes_of(tensors), path)
+}
+
+fn infer_config_from(shapes: &Shapes, path: &Path) -> Result<NetConfig> {
     let out_channels = |name: &str| -> Result<usize> {
-        let t = tensors
+        let dims = shapes
             .get(name)
             .ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
-        Ok(t.dims().first().copied().unwrap_or(0))
+        Ok(dims.first().copied().unwrap_or(0))
     };
     let channels = [
         out_channels("conv1.conv2d.weight")?,
@@ -315,48 +331,44 @@ pub fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<Ne
         out_channels("conv3.conv2d.weight")?,
     ];
     let mut residual_blocks = 0;
-    while tensors.contains_key(&format!("res{}.conv1.conv2d.weight", residual_blocks + 1)) {
+    while shapes.contains_key(format!("res{}.conv1.conv2d.weight", residual_blocks + 1).as_str()) {
         residual_blocks += 1;
     }
-    Ok(NetConfig {
+    let config = NetConfig {
         channels,
         residual_blocks,
-    })
+    };
+    config
+        .check()
+        .map_err(|e| Error::model(path, format!("network out of bounds: {e}")))?;
+    Ok(config)
 }
 
-/// Checks names, shapes and finiteness against what `config` requires.
+/// Checks names, shapes and finiteness against what `config` requires (its bounds first).
 pub fn validate(tensors: &HashMap<String, Tensor>, config: &NetConfig, path: &Path) -> Result<()> {
+    check_shapes(&shapes_of(tensors), config, path)?;
+    check_finite(tensors, path)
+}
+
+/// The config within its bounds, and exactly its parameters, each of its shape.
+fn check_shapes(shapes: &Shapes, config: &NetConfig, path: &Path) -> Result<()> {
+    config
+        .check()
+        .map_err(|e| Error::model(path, format!("network out of bounds: {e}")))?;
     let expected = config.param_shapes();
     for (name, shape) in &expected {
-        let t = tensors
-            .get(name)
+        let dims = shapes
+            .get(name.as_str())
             .ok_or_else(|| Error::model(path, format!("missing tensor {name}")))?;
-        if t.dims() != shape.as_slice() {
+        if *dims != shape.as_slice() {
             return Err(Error::model(
                 path,
-                format!(
-                    "tensor {name} has shape {:?}, expected {:?}",
-                    t.dims(),
-                    shape
-                ),
-            ));
-        }
-        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::model(
-                path,
-                format!(
-                    "tensor {name} holds a non-finite value ({}) at index {i}",
-                    values[i]
-                ),
+                format!("tensor {name} has shape {dims:?}, expected {shape:?}"),
             ));
         }
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let mut unknown: Vec<&String> = tensors
-        .keys()
-        .filter(|k| !known.contains(k.as_str()))
-        .collect();
+    let mut unknown: Vec<&&str> = shapes.keys().filter(|k| !known.contains(**k)).collect();
     if !unknown.is_empty() {
         unknown.sort();
         return Err(Error::model(
@@ -367,12 +379,91 @@ pub fn validate(tensors: &HashMap<String, Tensor>, config: &NetConfig, path: &Pa
     Ok(())
 }
 
+/// Every value finite: a NaN or infinity in one weight spreads to every pixel.
+pub fn check_finite(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let values = tensors[name]
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::model(
+                path,
+                format!(
+                    "tensor {name} holds a non-finite value ({}) at index {i}",
+                    values[i]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn solid() -> image::RgbImage {
         image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+    }
+
+    /// A tiny network's file whose metadata says `config` (JSON), its tensors zeros.
+    fn file_declaring(config: &str) -> Vec<u8> {
+        let net = NetConfig {
+            channels: [2, 2, 2],
+            residual_blocks: 1,
+        };
+        let tensors = net
+            .param_shapes()
+            .into_iter()
+            .map(|(n, s)| (n, Tensor::zeros(s, DType::F32, &Device::Cpu).unwrap()))
+            .collect();
+        let md = HashMap::from([
+            ("format".to_string(), FORMAT_NAME.to_string()),
+            ("format_version".to_string(), "1".to_string()),
+            ("config".to_string(), config.to_string()),
+        ]);
+        serialize_tensors(&tensors, md).unwrap()
+    }
+
+    #[test]
+    fn a_declared_network_is_bounded_and_must_match_the_tensors() {
+        let load = |config: &str| {
+            ModelFile::from_bytes(
+                &file_declaring(config),
+                Path::new("m.safetensors"),
+                &Device::Cpu,
+            )
+        };
+        load(r#"{"channels":[2,2,2],"residual_blocks":1}"#).unwrap();
+        // Before the bound, this built 800 million (name, shape) pairs: 14.7 GB.
+        let e = load(r#"{"channels":[2,2,2],"residual_blocks":100000000}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.safetensors") && e.contains("residual_blocks is 100000000"),
+            "{e}"
+        );
+        let e = load(r#"{"channels":[2,2,2],"residual_blocks":3}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing tensor res2.conv1.conv2d.weight"), "{e}");
+        let e = load(r#"{"channels":[2,4,2],"residual_blocks":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tensor conv2.conv2d.weight has shape [2, 2, 3, 3]"),
+            "{e}"
+        );
+        // The checks hold for a bare config handed to `validate` too (checkpoints).
+        let huge = NetConfig {
+            channels: [2, 2, 2],
+            residual_blocks: usize::MAX,
+        };
+        let e = validate(&HashMap::new(), &huge, Path::new("c.safetensors")).unwrap_err();
+        assert!(e.to_string().contains("residual_blocks"), "{e}");
     }
 
     #[test]

@@ -1,18 +1,57 @@
-//! The network's shape, as a plain serde struct stored in every model file.
+//! The network's shape, as a plain serde struct stored in every model file, and its bounds.
 
 use serde::{Deserialize, Serialize};
+
+/// Most channels a layer may have: four times the default network's widest (128). A file
+/// declares its config before its tensors, and everything the loader and the network
+/// allocate grows with it, so a hostile or damaged file must not choose freely.
+pub const MAX_CHANNELS: usize = 512;
+/// Most residual blocks a network may have (the default has 5).
+pub const MAX_RESIDUAL_BLOCKS: usize = 64;
 
 /// Channel widths and depth of the image transformation network.
 ///
 /// The default is the network of Johnson et al. 2016 as pytorch/examples
-/// `fast_neural_style` builds it: 32/64/128 channels, five residual blocks.
+/// `fast_neural_style` builds it: 32/64/128 channels, five residual blocks. Deserializing
+/// checks the bounds ([`NetConfig::check`]), so no model file or checkpoint can declare
+/// a network of a hundred million blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "Fields")]
 pub struct NetConfig {
     /// Channels after the 9x9 input conv, the first and the second stride-2 conv.
     pub channels: [usize; 3],
     /// Residual blocks at the narrowest resolution.
     pub residual_blocks: usize,
+}
+
+/// `NetConfig` as stored, before its bounds are checked.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Fields {
+    channels: [usize; 3],
+    residual_blocks: usize,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        let d = NetConfig::default();
+        Self {
+            channels: d.channels,
+            residual_blocks: d.residual_blocks,
+        }
+    }
+}
+
+impl TryFrom<Fields> for NetConfig {
+    type Error = String;
+    fn try_from(f: Fields) -> Result<Self, String> {
+        let c = NetConfig {
+            channels: f.channels,
+            residual_blocks: f.residual_blocks,
+        };
+        c.check()?;
+        Ok(c)
+    }
 }
 
 impl Default for NetConfig {
@@ -31,6 +70,23 @@ impl NetConfig {
             channels: [16, 32, 64],
             residual_blocks: 5,
         }
+    }
+
+    /// Whether every field is within its bound: channels 1..=[`MAX_CHANNELS`], residual
+    /// blocks 0..=[`MAX_RESIDUAL_BLOCKS`]. The message names the field and the bound.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, &c) in self.channels.iter().enumerate() {
+            if !(1..=MAX_CHANNELS).contains(&c) {
+                return Err(format!("channels[{i}] is {c}, outside 1..={MAX_CHANNELS}"));
+            }
+        }
+        if self.residual_blocks > MAX_RESIDUAL_BLOCKS {
+            return Err(format!(
+                "residual_blocks is {}, more than {MAX_RESIDUAL_BLOCKS}",
+                self.residual_blocks
+            ));
+        }
+        Ok(())
     }
 
     /// Every parameter's name and shape, in the pytorch/examples state-dict layout.
@@ -81,5 +137,39 @@ impl NetConfig {
             + half * c2 * c3 * 9
             + full * c1 * c2 * 9
             + full * 3 * c1 * 81
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_configs_are_bounded() {
+        let parse = |s: &str| serde_json::from_str::<NetConfig>(s);
+        assert_eq!(parse("{}").unwrap(), NetConfig::default());
+        assert_eq!(
+            parse(r#"{"channels":[16,32,64]}"#).unwrap(),
+            NetConfig::small()
+        );
+        let e = parse(r#"{"residual_blocks":100000000}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("residual_blocks is 100000000"),
+            "{e}"
+        );
+        let e = parse(r#"{"channels":[32,0,128]}"#).unwrap_err();
+        assert!(e.to_string().contains("channels[1] is 0"), "{e}");
+        let e = parse(r#"{"channels":[32,64,1000000]}"#).unwrap_err();
+        assert!(e.to_string().contains("outside 1..=512"), "{e}");
+        assert!(
+            parse(r#"{"depth":3}"#).is_err(),
+            "unknown fields are refused"
+        );
+        let wide = NetConfig {
+            channels: [MAX_CHANNELS; 3],
+            residual_blocks: MAX_RESIDUAL_BLOCKS,
+        };
+        assert_eq!(wide.check(), Ok(()));
+        assert_eq!(parse(&serde_json::to_string(&wide).unwrap()).unwrap(), wide);
     }
 }

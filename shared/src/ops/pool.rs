@@ -12,13 +12,16 @@ use rayon::prelude::*;
 
 use crate::ops::cpu_values::{has_kernel, run_on_storage, run_on_tensors, zeros, Kernel};
 
-/// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does).
+/// 2x2 max pooling, stride 2 (odd trailing rows/columns dropped, as PyTorch does). A plane
+/// under 2x2 has no window: an error, as in PyTorch.
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if h < 2 || w < 2 {
+        candle_core::bail!("2x2 max pooling needs planes of at least 2x2 pixels, got {h}x{w}");
+    }
     if has_kernel(x) {
-        let (_, _, h, w) = x.dims4()?;
         return x.contiguous()?.apply_op1(MaxPool2x2 { hw: (h, w) });
     }
-    let (n, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
     let x = if h % 2 == 1 || w % 2 == 1 {
         x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
@@ -142,6 +145,17 @@ mod tests {
                 .max_all()?
                 .to_scalar::<f64>()?;
             assert_eq!(diff, 0.0, "gradient {h}x{w}");
+        }
+        Ok(())
+    }
+
+    /// Planes under 2x2 are an error, not a panic (a style image scaled below 8 px).
+    #[test]
+    fn planes_without_a_window_are_refused() -> Result<()> {
+        for (h, w) in [(1, 5), (5, 1), (0, 0)] {
+            let x = Tensor::zeros((1, 2, h, w), candle_core::DType::F32, &Device::Cpu)?;
+            let e = max_pool2x2(&x).unwrap_err().to_string();
+            assert!(e.contains(&format!("got {h}x{w}")), "{e}");
         }
         Ok(())
     }
