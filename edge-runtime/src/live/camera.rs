@@ -169,15 +169,15 @@ impl FrameSource for CameraSource {
 
 #[cfg(target_os = "linux")]
 mod device {
+    use std::os::fd::AsRawFd;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::path::Path;
     use std::time::Duration;
 
-    use anyhow::{bail, Context, Result};
-    use v4l::buffer::Type;
-    use v4l::io::mmap::Stream;
-    use v4l::io::traits::CaptureStream;
-    use v4l::video::Capture;
-    use v4l::{Device, FourCC};
+    use anyhow::{anyhow, bail, Context, Result};
+    use linuxvideo::format::{PixFormat, PixelFormat as Fourcc};
+    use linuxvideo::stream::ReadStream;
+    use linuxvideo::{BufType, CapabilityFlags, Device, Fract};
 
     use crate::live::pixfmt::{FrameLayout, PixelFormat};
     use crate::live::source::Pixels;
@@ -185,21 +185,23 @@ mod device {
     /// A dequeue that takes longer than this counts as a camera fault.
     const CAPTURE_TIMEOUT: Duration = Duration::from_secs(3);
 
+    // linuxvideo issues plain ioctls on the device's file descriptor (no libv4l, no
+    // bindgen at build time), so a build needs no kernel or clang headers.
+
     pub fn can_capture(path: &Path) -> bool {
-        Device::with_path(path)
-            .and_then(|d| d.query_caps())
+        Device::open(path)
+            .and_then(|d| d.capabilities())
             .map(|c| {
-                c.capabilities
-                    .contains(v4l::capability::Flags::VIDEO_CAPTURE)
+                c.device_capabilities()
+                    .contains(CapabilityFlags::VIDEO_CAPTURE)
             })
             .unwrap_or(false)
     }
 
     /// An open, streaming camera.
     pub struct Connection {
-        // The stream's buffers are mapped from this device; keep it alive with them.
-        stream: Stream<'static>,
-        _device: Device,
+        // Owns the device's file and its mapped buffers; dropping it stops the stream.
+        stream: ReadStream,
         layout: FrameLayout,
         fps: Option<f64>,
     }
@@ -209,27 +211,39 @@ mod device {
         /// YUYV first for small frames (no decoding cost), MJPEG first for large ones (USB
         /// bandwidth limits YUYV there), then packed RGB.
         pub fn open(path: &Path, (w, h): (u32, u32), fps: u32) -> Result<Self> {
-            let dev = Device::with_path(path)
-                .with_context(|| format!("{}: cannot open video device", path.display()))?;
+            // linuxvideo asserts on a few values that only a broken driver gets wrong;
+            // such a device must still be a camera fault, not the end of the runtime.
+            catch_unwind(AssertUnwindSafe(|| Self::open_device(path, (w, h), fps))).unwrap_or_else(
+                |_| {
+                    Err(anyhow!(
+                        "{}: the driver answered with values out of range",
+                        path.display()
+                    ))
+                },
+            )
+        }
+
+        fn open_device(path: &Path, (w, h): (u32, u32), fps: u32) -> Result<Self> {
+            let dev = Device::open(path)
+                .with_context(|| format!("{}: cannot open as a v4l2 device", path.display()))?;
             let caps = dev
-                .query_caps()
+                .capabilities()
                 .with_context(|| format!("{}: not a v4l2 device", path.display()))?;
             if !caps
-                .capabilities
-                .contains(v4l::capability::Flags::VIDEO_CAPTURE)
+                .device_capabilities()
+                .contains(CapabilityFlags::VIDEO_CAPTURE)
             {
                 bail!(
                     "{} ({}) cannot capture video (a metadata or output node?)",
                     path.display(),
-                    caps.card
+                    caps.card()
                 );
             }
             let offered: Vec<[u8; 4]> = dev
-                .enum_formats()
-                .with_context(|| format!("{}: cannot list formats", path.display()))?
-                .into_iter()
-                .map(|d| d.fourcc.repr)
-                .collect();
+                .formats(BufType::VIDEO_CAPTURE)
+                .map(|d| d.map(|d| d.pixel_format().as_fourcc()))
+                .collect::<std::io::Result<_>>()
+                .with_context(|| format!("{}: cannot list formats", path.display()))?;
             let mut wanted = vec![PixelFormat::Yuyv, PixelFormat::Mjpeg, PixelFormat::Rgb24];
             if w * h > 640 * 480 {
                 wanted.swap(0, 1);
@@ -258,41 +272,42 @@ mod device {
                 .copied()
                 .find(|o| PixelFormat::from_fourcc(o) == Some(chosen))
                 .unwrap_or(chosen.fourcc());
-            let fmt = dev
-                .set_format(&v4l::Format::new(w, h, FourCC::new(&code)))
-                .with_context(|| {
-                    format!(
-                        "{}: cannot set {}x{} {}",
-                        path.display(),
-                        w,
-                        h,
-                        String::from_utf8_lossy(&code)
-                    )
-                })?;
-            let format = PixelFormat::from_fourcc(&fmt.fourcc.repr).with_context(|| {
+            let asked = PixFormat::new(w, h, Fourcc::from_fourcc(code));
+            let dev = dev.video_capture(asked).with_context(|| {
+                format!(
+                    "{}: cannot set {}x{} {}",
+                    path.display(),
+                    w,
+                    h,
+                    String::from_utf8_lossy(&code)
+                )
+            })?;
+            let fmt = dev.format();
+            let (width, height, stride) = (fmt.width(), fmt.height(), fmt.bytes_per_line());
+            let got = fmt.pixel_format().as_fourcc();
+            let format = PixelFormat::from_fourcc(&got).with_context(|| {
                 format!(
                     "{}: driver switched to format {} which we cannot decode",
                     path.display(),
-                    fmt.fourcc
+                    String::from_utf8_lossy(&got)
                 )
             })?;
             // The rate is a request; some drivers refuse to change it, which is fine.
             let fps = dev
-                .set_params(&v4l::video::capture::Parameters::with_fps(fps.max(1)))
+                .set_frame_interval(Fract::new(1, fps.max(1)))
                 .ok()
-                .map(|p| p.interval.denominator as f64 / p.interval.numerator.max(1) as f64);
-            let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, 4)
+                .map(|t| t.denominator() as f64 / t.numerator().max(1) as f64);
+            let stream = dev
+                .into_stream()
                 .with_context(|| format!("{}: cannot map capture buffers", path.display()))?;
-            stream.set_timeout(CAPTURE_TIMEOUT);
             let layout = FrameLayout {
-                width: fmt.width,
-                height: fmt.height,
-                stride: fmt.stride,
+                width,
+                height,
+                stride,
                 format,
             };
             Ok(Self {
                 stream,
-                _device: dev,
                 layout,
                 fps,
             })
@@ -314,14 +329,47 @@ mod device {
 
         /// The next buffer, copied out undecoded (see `Pixels`).
         pub fn capture(&mut self) -> Result<Pixels> {
-            let (buf, meta) = self.stream.next().context("capture failed (unplugged?)")?;
-            // MJPEG frames vary in size: only `bytesused` bytes are the frame.
-            let used = (meta.bytesused as usize).min(buf.len());
-            let data = if used == 0 { buf } else { &buf[..used] };
+            wait_readable(self.stream.as_raw_fd(), CAPTURE_TIMEOUT)?;
+            // As in `open`: a driver's bad buffer index or size is a fault, not a crash.
+            let data = catch_unwind(AssertUnwindSafe(|| {
+                // MJPEG frames vary in size: the view holds only the `bytesused` bytes.
+                self.stream.dequeue(|buf| Ok(buf.to_vec()))
+            }))
+            .map_err(|_| anyhow!("the driver returned a buffer out of range"))?
+            .context("capture failed (unplugged?)")?;
             Ok(Pixels::Raw {
-                data: data.to_vec(),
+                data,
                 layout: self.layout,
             })
+        }
+    }
+
+    /// Waits until a filled buffer can be dequeued, so a camera that stops delivering
+    /// becomes an error instead of a capture thread blocked forever.
+    fn wait_readable(fd: i32, timeout: Duration) -> Result<()> {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        loop {
+            // SAFETY: one valid pollfd, and its count.
+            let n = unsafe { libc::poll(&mut p, 1, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("waiting for a frame");
+            }
+            if n == 0 {
+                bail!("no frame for {} s", timeout.as_secs_f64());
+            }
+            if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                bail!("the device reported an error (unplugged?)");
+            }
+            return Ok(());
         }
     }
 }
