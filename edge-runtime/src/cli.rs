@@ -274,6 +274,7 @@ impl RunArgs {
             strength: self.strength,
             preserve_colors: self.preserve_colors,
             border_pad: self.border_pad,
+            ..StylizeOptions::default()
         })
     }
 

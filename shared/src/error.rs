@@ -7,6 +7,10 @@ pub enum Error {
     // The io error is part of the message, not a `source`: printed once, not twice.
     #[error("{}: {}", path.display(), describe_io(err))]
     Io { path: PathBuf, err: std::io::Error },
+    /// A file that is not what it should be before its contents are looked at (a device,
+    /// a FIFO, too large).
+    #[error("{}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
     #[error("{}: not a readable image: {reason}", path.display())]
     Image { path: PathBuf, reason: String },
     #[error("{}: invalid model file: {reason}", path.display())]
@@ -28,6 +32,12 @@ impl Error {
         Error::Io {
             path: path.into(),
             err: source,
+        }
+    }
+    pub fn file(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::File {
+            path: path.into(),
+            reason: reason.to_string(),
         }
     }
     pub fn image(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {

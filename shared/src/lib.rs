@@ -7,17 +7,19 @@
 //!   norm, padding, pooling, ReLU, upsampling), with their CPU kernels and cuDNN path;
 //! - [`io`]: model files, images, atomic writes;
 //! - [`stylize`]: the API (load a model, stylize an image); [`device`]: choosing the device;
-//!   [`text`]: bitmap text on pictures; [`compare`]: how far one tensor is from another;
-//!   [`tuning`]: process-wide allocator and thread settings; [`error`]: the error type.
+//!   [`tiling`]: big images in overlapping tiles; [`text`]: bitmap text on pictures; [`compare`]: how far one tensor is from another;
+//!   [`memory`]: refusing work that cannot fit; [`tuning`]: process-wide allocator and thread settings; [`error`]: the error type.
 
 pub mod compare;
 pub mod device;
 pub mod error;
 pub mod io;
+pub mod memory;
 pub mod net;
 pub mod ops;
 pub mod stylize;
 pub mod text;
+pub mod tiling;
 pub mod tuning;
 
 #[cfg(feature = "cuda")]

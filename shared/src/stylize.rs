@@ -56,7 +56,22 @@ pub struct StylizeOptions {
     /// Pixels mirrored onto every side before the network and cropped off after (at the
     /// network's resolution); why: [`DEFAULT_BORDER_PAD`].
     pub border_pad: u32,
+    /// Images of more than `side x side` pixels (after `max_side`) go through the network
+    /// in overlapping tiles of at most this side ([`crate::tiling`]), which bounds memory
+    /// by the tile instead of the photo. `None`: always the whole image at once.
+    pub tile_side: Option<u32>,
 }
+
+/// `StylizeOptions::tile_side`'s default: a tile's working memory stays within what small
+/// boards have, and its instance-norm statistics are those of a large part of the photo.
+pub const DEFAULT_TILE_SIDE: u32 = 1024;
+/// How far neighbouring tiles overlap: more than the network's reach of about 55 pixels
+/// (a 9x9 conv, ten 3x3 at quarter resolution, two up and two down), so the blend uses
+/// only pixels that saw their surroundings.
+pub const TILE_OVERLAP: u32 = 128;
+/// Peak bytes per pixel of the network's input while it runs (f32, CPU, border included),
+/// rounded up from measurements (BENCHMARKS.md, "Big photos"): what a refusal is based on.
+pub const NETWORK_BYTES_PER_PIXEL: u64 = 800;
 
 /// `StylizeOptions::border_pad`'s default. Trained styles paint a band of their own along
 /// an image's edges (borders reward the style loss; starry_night's is about 24 px of yellow
@@ -74,6 +89,7 @@ impl Default for StylizeOptions {
             strength: 1.0,
             preserve_colors: false,
             border_pad: DEFAULT_BORDER_PAD,
+            tile_side: Some(DEFAULT_TILE_SIDE),
         }
     }
 }
@@ -155,9 +171,30 @@ impl Stylizer {
             }
             _ => img,
         };
-        let x = image_to_tensor(input, &self.device, self.precision.dtype())?;
-        let y = self.forward_with_border(&x, opts.border_pad)?;
-        let mut out = tensor_to_image(&y)?;
+        let (iw, ih) = input.dimensions();
+        let tiled = match opts.tile_side {
+            Some(0) => return Err(Error::Invalid("tile_side must be positive".into())),
+            Some(side) => (iw as u64 * ih as u64 > side as u64 * side as u64).then_some(side),
+            None => None,
+        };
+        let (nw, nh) = tiled.map_or((iw, ih), |side| (iw.min(side), ih.min(side)));
+        let pad = 2 * opts.border_pad as u64;
+        let need = (nw as u64 + pad) * (nh as u64 + pad) * NETWORK_BYTES_PER_PIXEL
+            // the input, the result, and a copy for resizing or colour transfer
+            + 3 * 3 * w as u64 * h as u64;
+        if self.device.is_cpu() {
+            crate::memory::check_fits(
+                need,
+                crate::memory::available_bytes(),
+                &format!("stylizing a {w}x{h} image"),
+            )?;
+        }
+        let mut out = match tiled {
+            Some(side) => crate::tiling::map_tiles(input, side, TILE_OVERLAP, |t| {
+                self.stylize_whole(t, opts.border_pad)
+            })?,
+            None => self.stylize_whole(input, opts.border_pad)?,
+        };
         if out.dimensions() != (w, h) {
             out = image::imageops::resize(&out, w, h, FilterType::CatmullRom);
         }
@@ -168,6 +205,12 @@ impl Stylizer {
             out = blend(img, &out, opts.strength);
         }
         Ok(out)
+    }
+
+    /// The network over all of `img` at once.
+    fn stylize_whole(&self, img: &RgbImage, border_pad: u32) -> Result<RgbImage> {
+        let x = image_to_tensor(img, &self.device, self.precision.dtype())?;
+        tensor_to_image(&self.forward_with_border(&x, border_pad)?)
     }
 }
 

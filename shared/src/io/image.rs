@@ -1,18 +1,18 @@
-//! Reading images safely and converting between images and tensors.
+//! Images: finding them in folders, saving them, converting between images and tensors.
+//! Decoding is `io::decode`.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use image::{ImageReader, RgbImage};
+use image::RgbImage;
 
 use crate::error::{Error, Result};
 
-/// Largest side we decode. A header claiming more is refused before any pixel
-/// buffer is allocated, so a hostile or broken file cannot exhaust memory.
-pub const MAX_SIDE: u32 = 16384;
-/// Upper bound on the decoder's own allocations.
-pub const MAX_ALLOC: u64 = 1 << 30;
+// Decoding lives in `io::decode`; these names stay here, where callers know them.
+pub use crate::io::decode::{
+    decode_rgb, decode_rgb_with, load_rgb, load_rgb_with, DecodeOptions, MAX_ALLOC, MAX_SIDE,
+};
 
 /// File extensions we treat as images when walking folders.
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp"];
@@ -26,81 +26,104 @@ pub fn is_image_path(path: &Path) -> bool {
 /// The image files in `dir` and below, sorted. Symlinks are followed (a kiosk's slideshow
 /// folder, or a dataset, is often links); unreadable entries are passed over.
 pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && is_image_path(e.path()))
-        .map(|e| e.into_path())
-        .collect();
+    let found = walk_images(dir, &[]).images;
     if found.is_empty() {
         return Err(Error::NoImages { dir: dir.into() });
     }
-    found.sort();
     Ok(found)
 }
 
-/// Decodes an image file to 8-bit RGB, with a size check before decoding.
-pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_rgb(&bytes, path)
+/// What a walk over a folder found.
+#[derive(Debug, Default)]
+pub struct ImageWalk {
+    /// The image files, sorted.
+    pub images: Vec<PathBuf>,
+    /// Entries that could not be read (a folder without permission, a broken link), with why.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
-/// Decodes image bytes; `path` is used for messages and as a format hint.
-pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
-    if bytes.is_empty() {
-        return Err(Error::image(path, "the file is empty"));
-    }
-    let reader = || -> Result<ImageReader<Cursor<&[u8]>>> {
-        let mut r = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| Error::image(path, e))?;
-        if r.format().is_none() {
-            if let Ok(f) = image::ImageFormat::from_path(path) {
-                r.set_format(f);
+/// The image files in `dir` and below, not descending into the folders of `skip` (compared
+/// after resolving links: e.g. an output folder inside the input folder).
+pub fn walk_images(dir: &Path, skip: &[PathBuf]) -> ImageWalk {
+    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let mut walk = ImageWalk::default();
+    let entries = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| {
+            !(e.file_type().is_dir()
+                && !skip.is_empty()
+                && e.path().canonicalize().is_ok_and(|c| skip.contains(&c)))
+        });
+    for e in entries {
+        match e {
+            Ok(e) if e.file_type().is_file() && is_image_path(e.path()) => {
+                walk.images.push(e.into_path())
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                let why = e
+                    .io_error()
+                    .map(|io| Error::io(&path, io.kind().into()).to_string())
+                    .unwrap_or_else(|| e.to_string());
+                walk.unreadable.push((path, why));
             }
         }
-        if r.format().is_none() {
-            return Err(Error::image(
-                path,
-                "unknown image format (expected JPEG, PNG or WebP)",
-            ));
+    }
+    walk.images.sort();
+    walk
+}
+
+/// The file formats results can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Lossless, the default.
+    #[default]
+    Png,
+    /// Quality 90.
+    Jpeg,
+    /// Lossless WebP (the encoder we use has no lossy mode).
+    WebP,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::WebP => "webp",
         }
-        Ok(r)
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Ok(Self::Png),
+            "jpg" | "jpeg" => Ok(Self::Jpeg),
+            "webp" => Ok(Self::WebP),
+            _ => Err(Error::Invalid(format!(
+                "unknown output format {s:?}: use png, jpg or webp"
+            ))),
+        }
+    }
+}
+
+/// Writes an image in `format` atomically (temporary file, then rename).
+pub fn save_image(img: &RgbImage, path: &Path, format: OutputFormat) -> Result<()> {
+    let mut buf = Vec::new();
+    let cursor = &mut Cursor::new(&mut buf);
+    let written = match format {
+        OutputFormat::Png => img.write_to(cursor, image::ImageFormat::Png),
+        OutputFormat::WebP => img.write_to(cursor, image::ImageFormat::WebP),
+        OutputFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(cursor, 90).encode_image(img)
+        }
     };
-    let probe = reader()?;
-    // JPEG decoders fill a truncated file's missing rows with grey and report success;
-    // a complete JPEG ends with an end-of-image marker (FF D9), which entropy-coded data
-    // cannot contain, so its absence means the file was cut short.
-    if probe.format() == Some(image::ImageFormat::Jpeg)
-        && !bytes.windows(2).any(|w| w == [0xFF, 0xD9])
-    {
-        return Err(Error::image(
-            path,
-            "truncated JPEG (no end-of-image marker)",
-        ));
-    }
-    let (w, h) = probe.into_dimensions().map_err(|e| Error::image(path, e))?;
-    if w > MAX_SIDE || h > MAX_SIDE {
-        return Err(Error::image(
-            path,
-            format!("image is {w}x{h}, larger than the {MAX_SIDE}-pixel limit per side"),
-        ));
-    }
-    if w == 0 || h == 0 {
-        return Err(Error::image(
-            path,
-            format!("image is {w}x{h}, it has no pixels"),
-        ));
-    }
-    let mut r = reader()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    r.limits(limits);
-    let img = r.decode().map_err(|e| Error::image(path, e))?;
-    Ok(img.to_rgb8())
+    written.map_err(|e| Error::image(path, e))?;
+    crate::io::atomic::atomic_write(path, &buf)
 }
 
 /// Writes a PNG atomically (temporary file, then rename), so a reader never sees half a file.

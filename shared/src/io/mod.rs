@@ -2,5 +2,8 @@
 //! and the atomic write both save through.
 
 pub mod atomic;
+pub mod decode;
 pub mod image;
+pub mod jpeg_end;
 pub mod model_file;
+pub mod regular_file;
