@@ -18,8 +18,8 @@
 #
 # Needs: rustup (for the aarch64 std), apt (for gcc-aarch64-linux-gnu, libc6-dev-arm64-cross,
 # qemu-user-static), ../shared beside the checkout for the check. No arm64 -dev packages are
-# needed: minifb and x11-dl load X11/Wayland at run time, and v4l's bindgen only reads the kernel
-# headers that come with libc6-dev-arm64-cross (via linux-libc-dev-arm64-cross).
+# needed: minifb and x11-dl load X11/Wayland at run time, and the camera bindings (linuxvideo)
+# are plain Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/aarch64-glibc.sh
@@ -41,7 +41,7 @@ t0=$(date +%s)
 stamp() { echo "cross-aarch64: [$(( $(date +%s) - t0 )) s] $*"; }
 
 # --- tools ----------------------------------------------------------------------------------
-need_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross libclang-dev"
+need_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 [ "$BUILD_ONLY" = 1 ] || need_pkgs="$need_pkgs qemu-user-static"
 missing=""
 for p in $need_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
