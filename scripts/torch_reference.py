@@ -14,58 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class ConvLayer(nn.Module):
-    def __init__(s, i, o, k, stride):
-        super().__init__()
-        s.reflection_pad = nn.ReflectionPad2d(k // 2)
-        s.conv2d = nn.Conv2d(i, o, k, stride)
-
-    def forward(s, x):
-        return s.conv2d(s.reflection_pad(x))
-
-
-class ResidualBlock(nn.Module):
-    def __init__(s, c):
-        super().__init__()
-        s.conv1, s.in1 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
-        s.conv2, s.in2 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
-
-    def forward(s, x):
-        return s.in2(s.conv2(F.relu(s.in1(s.conv1(x))))) + x
-
-
-class UpsampleConvLayer(nn.Module):
-    def __init__(s, i, o, k, stride, upsample=None):
-        super().__init__()
-        s.upsample = upsample
-        s.reflection_pad = nn.ReflectionPad2d(k // 2)
-        s.conv2d = nn.Conv2d(i, o, k, stride)
-
-    def forward(s, x):
-        if s.upsample:
-            x = F.interpolate(x, mode="nearest", scale_factor=s.upsample)
-        return s.conv2d(s.reflection_pad(x))
-
-
-class TransformerNet(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.conv1, s.in1 = ConvLayer(3, 32, 9, 1), nn.InstanceNorm2d(32, affine=True)
-        s.conv2, s.in2 = ConvLayer(32, 64, 3, 2), nn.InstanceNorm2d(64, affine=True)
-        s.conv3, s.in3 = ConvLayer(64, 128, 3, 2), nn.InstanceNorm2d(128, affine=True)
-        s.res = nn.Sequential(*[ResidualBlock(128) for _ in range(5)])
-        s.deconv1, s.in4 = UpsampleConvLayer(128, 64, 3, 1, 2), nn.InstanceNorm2d(64, affine=True)
-        s.deconv2, s.in5 = UpsampleConvLayer(64, 32, 3, 1, 2), nn.InstanceNorm2d(32, affine=True)
-        s.deconv3 = ConvLayer(32, 3, 9, 1)
-
-    def forward(s, x):
-        y = F.relu(s.in1(s.conv1(x)))
-        y = F.relu(s.in2(s.conv2(y)))
-        y = F.relu(s.in3(s.conv3(y)))
-        y = s.res(y)
-        y = F.relu(s.in4(s.deconv1(y)))
-        y = F.relu(s.in5(s.deconv2(y)))
-        return s.deconv3(y)
+from torch_net import TransformerNet  # noqa: E402  (scripts/ is on sys.path: this file lives there)
 
 
 class Vgg16(nn.Module):
