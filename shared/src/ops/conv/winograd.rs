@@ -21,7 +21,7 @@ const M: usize = 4;
 const T: usize = 6;
 const TT: usize = T * T;
 
-/// Bytes of Winograd-domain input (36 x channels x tiles) per band of tile rows: bounded, so
+/// Bytes of Winograd-domain input (channels x 36 x tiles) per band of tile rows: bounded, so
 /// big frames stay in a few megabytes of cache-friendly work.
 const BAND_BYTES: usize = 8 << 20;
 
@@ -136,17 +136,26 @@ fn run(src: &[f32], k: &WinogradKernel, h: usize, w: usize) -> Vec<f32> {
     let mut v = vec![0f32; TT * c * band * tw];
     let mut m = vec![0f32; TT * o * band * tw];
     for tr0 in (0..th).step_by(band) {
-        let rows = band.min(th - tr0);
-        let nt = rows * tw;
+        let tiles = BandTiles {
+            tr0,
+            rows: band.min(th - tr0),
+            tw,
+        };
+        let nt = tiles.count();
         let v = &mut v[..TT * c * nt];
         let m = &mut m[..TT * o * nt];
-        scatter_input(src, v, c, h, w, tr0, rows, tw);
-        // One GEMM per Winograd point: m[p] (o x nt) = u[p] (o x c) * v[p] (c x nt).
+        scatter_input(src, v, h, w, tiles);
+        // One GEMM per Winograd point p: m[p] (o x nt) = u[p] (o x c) * v[:, p] (c x nt), the
+        // rows of v[:, p] TT * nt apart (v is channel-major, so the scatter writes each
+        // channel's block in one piece).
+        let vp0 = SendPtr(v.as_ptr());
         m.par_chunks_mut(o * nt)
-            .zip(v.par_chunks(c * nt))
             .zip(k.u.par_chunks(o * c))
-            .for_each(|((mp, vp), up)| unsafe {
-                // SAFETY: the three slices hold exactly o*nt, c*nt and o*c values, row-major.
+            .enumerate()
+            .for_each(|(p, (mp, up))| unsafe {
+                // SAFETY: mp holds o*nt and up o*c values, row-major; v holds c rows of TT*nt,
+                // point p's nt values at p*nt within each row, and is only read here.
+                let vp = vp0.at(p * nt);
                 gemm::gemm(
                     o,
                     nt,
@@ -158,9 +167,9 @@ fn run(src: &[f32], k: &WinogradKernel, h: usize, w: usize) -> Vec<f32> {
                     up.as_ptr(),
                     1,
                     c as isize,
-                    vp.as_ptr(),
+                    vp,
                     1,
-                    nt as isize,
+                    (TT * nt) as isize,
                     0.0,
                     1.0,
                     false,
@@ -169,105 +178,100 @@ fn run(src: &[f32], k: &WinogradKernel, h: usize, w: usize) -> Vec<f32> {
                     gemm::Parallelism::None,
                 )
             });
-        gather_output(m, &mut dst, o, h, w, tr0, rows, tw);
+        gather_output(m, &mut dst, o, h, w, tiles);
     }
     dst
 }
 
-/// The Winograd-domain input of tile rows `tr0..tr0 + rows`, `(36, c, rows * tw)`.
-#[allow(clippy::too_many_arguments)]
-fn scatter_input(
-    src: &[f32],
-    v: &mut [f32],
-    c: usize,
-    h: usize,
-    w: usize,
+/// A read-only pointer shared by the GEMM tasks (raw pointers are not `Send`).
+#[derive(Clone, Copy)]
+struct SendPtr(*const f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// # Safety
+    /// `off` must be within the allocation the pointer came from.
+    unsafe fn at(self, off: usize) -> *const f32 {
+        self.0.add(off)
+    }
+}
+
+/// The tiles of a band of tile rows `tr0..tr0 + rows`, `tw` per row: their index within the
+/// band and their tile coordinates.
+#[derive(Clone, Copy)]
+struct BandTiles {
     tr0: usize,
     rows: usize,
     tw: usize,
-) {
-    let nt = rows * tw;
+}
+
+impl BandTiles {
+    fn count(self) -> usize {
+        self.rows * self.tw
+    }
+
+    /// `(t, ty, tx)`: band index, tile row (in the image), tile column.
+    fn iter(self) -> impl Iterator<Item = (usize, usize, usize)> {
+        (0..self.count()).map(move |t| (t, self.tr0 + t / self.tw, t % self.tw))
+    }
+}
+
+/// The Winograd-domain input of a band's tiles, `(c, 36, tiles)`.
+fn scatter_input(src: &[f32], v: &mut [f32], h: usize, w: usize, tiles: BandTiles) {
+    let nt = tiles.count();
     // Padded coordinate p reads pixel p - 1 reflected; past the reflected border (the last
     // tiles' spare rows and columns, whose outputs are cropped) it reads zeros.
     let at = |p: usize, len: usize| (p <= len + 1).then(|| reflect_index(p as isize - 1, len));
-    let xs: Vec<Option<usize>> = (0..tw * M + 2).map(|p| at(p, w)).collect();
-    // Each task: one channel, all its tiles of the band, into 36 rows of v.
-    let per_channel: Vec<Vec<f32>> = (0..c)
-        .into_par_iter()
-        .map(|ci| {
-            let plane = &src[ci * h * w..(ci + 1) * h * w];
-            let mut out = vec![0f32; TT * nt];
-            let mut d = [[0f32; T]; T];
-            for r in 0..rows {
-                let ty = tr0 + r;
-                let ys: [Option<usize>; T] = std::array::from_fn(|i| at(ty * M + i, h));
-                for tx in 0..tw {
-                    for (i, y) in ys.iter().enumerate() {
-                        for j in 0..T {
-                            d[i][j] = match (y, xs[tx * M + j]) {
-                                (Some(y), Some(x)) => plane[y * w + x],
-                                _ => 0.0,
-                            };
-                        }
-                    }
-                    input_transform(&mut d);
-                    let t = r * tw + tx;
-                    for (p, val) in d.iter().flatten().enumerate() {
-                        out[p * nt + t] = *val;
-                    }
+    let xs: Vec<Option<usize>> = (0..tiles.tw * M + 2).map(|p| at(p, w)).collect();
+    // Each task: one channel, all its tiles of the band, into its 36 rows of v.
+    v.par_chunks_mut(TT * nt).enumerate().for_each(|(ci, out)| {
+        let plane = &src[ci * h * w..(ci + 1) * h * w];
+        let mut d = [[0f32; T]; T];
+        for (t, ty, tx) in tiles.iter() {
+            for (i, row) in d.iter_mut().enumerate() {
+                let y = at(ty * M + i, h);
+                for (j, val) in row.iter_mut().enumerate() {
+                    *val = match (y, xs[tx * M + j]) {
+                        (Some(y), Some(x)) => plane[y * w + x],
+                        _ => 0.0,
+                    };
                 }
             }
-            out
-        })
-        .collect();
-    for (ci, out) in per_channel.iter().enumerate() {
-        for p in 0..TT {
-            v[(p * c + ci) * nt..(p * c + ci + 1) * nt].copy_from_slice(&out[p * nt..(p + 1) * nt]);
+            input_transform(&mut d);
+            for (p, val) in d.iter().flatten().enumerate() {
+                out[p * nt + t] = *val;
+            }
         }
-    }
+    });
 }
 
 /// `A^T m A` of every tile of the band, written to its 4x4 block of `dst` (cropped at the
 /// image's edge).
-#[allow(clippy::too_many_arguments)]
-fn gather_output(
-    m: &[f32],
-    dst: &mut [f32],
-    o: usize,
-    h: usize,
-    w: usize,
-    tr0: usize,
-    rows: usize,
-    tw: usize,
-) {
-    let nt = rows * tw;
+fn gather_output(m: &[f32], dst: &mut [f32], o: usize, h: usize, w: usize, tiles: BandTiles) {
+    let nt = tiles.count();
     dst.par_chunks_mut(h * w)
         .enumerate()
         .for_each(|(oc, plane)| {
             let mut t6 = [[0f32; T]; M];
-            for r in 0..rows {
-                let ty = tr0 + r;
-                for tx in 0..tw {
-                    let t = r * tw + tx;
-                    // Rows: A^T m (4x6), then columns: (A^T m) A (4x4).
-                    for j in 0..T {
-                        let col: [f32; T] =
-                            std::array::from_fn(|i| m[((i * T + j) * o + oc) * nt + t]);
-                        let a = at_mul(col);
-                        for i in 0..M {
-                            t6[i][j] = a[i];
-                        }
+            for (t, ty, tx) in tiles.iter() {
+                // Rows: A^T m (4x6), then columns: (A^T m) A (4x4).
+                for j in 0..T {
+                    let col: [f32; T] = std::array::from_fn(|i| m[((i * T + j) * o + oc) * nt + t]);
+                    let a = at_mul(col);
+                    for i in 0..M {
+                        t6[i][j] = a[i];
                     }
-                    for (i, row) in t6.iter().enumerate() {
-                        let y = ty * M + i;
-                        if y >= h {
-                            break;
-                        }
-                        let vals = at_mul(*row);
-                        let x0 = tx * M;
-                        let n = M.min(w - x0);
-                        plane[y * w + x0..y * w + x0 + n].copy_from_slice(&vals[..n]);
+                }
+                for (i, row) in t6.iter().enumerate() {
+                    let y = ty * M + i;
+                    if y >= h {
+                        break;
                     }
+                    let vals = at_mul(*row);
+                    let x0 = tx * M;
+                    let n = M.min(w - x0);
+                    plane[y * w + x0..y * w + x0 + n].copy_from_slice(&vals[..n]);
                 }
             }
         });
