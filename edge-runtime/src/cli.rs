@@ -11,6 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use stylecast::{Precision, StylizeOptions};
 
 use crate::bench::BenchSettings;
+use crate::demo::{DemoSettings, DEMO_DIR};
 use crate::files::FileSettings;
 use crate::live::kiosk::KioskConfig;
 use crate::live::settings::{LiveSettings, SourceChoice};
@@ -23,8 +24,9 @@ use crate::sheet::{Layout, SheetSettings};
     version,
     about = "Stylize camera frames or image files with stylecast models",
     long_about = "Runs fast style-transfer models (one forward pass per frame).\n\n\
-With no arguments: the first style in ./models, the first camera if there is one (else a bundled demo \
-photo), shown in a window if there is a display (else written to ./stylecast-out).\n\n\
+With no arguments: the styles in ./models on the first camera if there is one (else a bundled demo \
+photo), shown in a window if there is a display. With neither a display nor a camera: the demo photo \
+stylized by every shipped style, plus a before/after sheet, written to ./stylecast-out.\n\n\
 Examples:\n  \
 edge-runtime --model models/starry_night.safetensors --input photos/ --output out/\n  \
 edge-runtime --models models/ --camera /dev/video0 --fullscreen --cycle 60\n  \
@@ -200,6 +202,8 @@ pub struct RunArgs {
 pub enum Job {
     Bench(BenchSettings),
     Sheet(SheetSettings),
+    /// No arguments, no display, no camera: every shipped style on the demo photo.
+    Demo(DemoSettings),
     Files(FileSettings),
     Live(LiveSettings),
 }
@@ -217,6 +221,12 @@ fn resolve(matches: &ArgMatches) -> Result<Job> {
         Some(Command::Bench(a)) => Job::Bench(a.resolve()?),
         Some(Command::Sheet(a)) => Job::Sheet(a.resolve()?),
         None if !cli.run.input.is_empty() => Job::Files(cli.run.files()?),
+        None if cli.run.is_bare()
+            && !crate::live::display::display_named()
+            && !crate::live::camera::any_camera_node() =>
+        {
+            Job::Demo(cli.run.demo()?)
+        }
         None => Job::Live(cli.run.live(typed)?),
     })
 }
@@ -348,36 +358,53 @@ impl RunArgs {
         );
     }
 
-    /// The README's main job with no arguments on a machine without a display: instead
-    /// of refusing (what an explicit live run does, pointing to --output), write the
-    /// frames to ./stylecast-out: the demo photo once, or every 30th camera frame.
-    fn apply_default_run(&mut self) {
-        let bare = self.model.is_none()
+    /// No model, source, output or kiosk file named: the README's main job.
+    fn is_bare(&self) -> bool {
+        self.model.is_none()
             && self.models.is_none()
             && self.source.is_none()
             && self.output.is_none()
             && self.config.is_none()
-            && !self.headless;
-        if !bare || crate::live::display::display_named() {
+            && !self.headless
+    }
+
+    /// The main job without a display or camera: the demo photo at its own size, every
+    /// shipped style, and a sheet (see demo.rs).
+    fn demo(self) -> Result<DemoSettings> {
+        let precision = self.precision.parse()?;
+        let stylize = self.stylize_options()?;
+        eprintln!(
+            "no display and no camera: stylizing the bundled demo photo with every shipped style into {DEMO_DIR}/"
+        );
+        Ok(DemoSettings {
+            output: PathBuf::from(DEMO_DIR),
+            models: ModelChoice::Shipped,
+            device: self.device,
+            precision,
+            stylize,
+            quiet: self.quiet,
+        })
+    }
+
+    /// The README's main job with no arguments on a machine without a display but with a
+    /// camera: instead of refusing (what an explicit live run does, pointing to --output),
+    /// write every 30th stylized camera frame to ./stylecast-out.
+    fn apply_default_run(&mut self) {
+        if !self.is_bare() || crate::live::display::display_named() {
             return;
         }
-        self.output = Some(PathBuf::from("stylecast-out"));
-        self.headless = true;
-        if crate::live::camera::any_camera_node() {
-            if self.every == 1 {
-                self.every = 30;
-            }
-            eprintln!(
-                "no display: writing every {}th stylized camera frame to stylecast-out/ (Ctrl-C stops)",
-                self.every
-            );
-        } else {
-            self.source = Some("demo".into());
-            self.frames.get_or_insert(1);
-            eprintln!(
-                "no display and no camera: stylizing the bundled demo photo into stylecast-out/"
-            );
+        if !crate::live::camera::any_camera_node() {
+            return; // resolve() made it the demo run
         }
+        self.output = Some(PathBuf::from(DEMO_DIR));
+        self.headless = true;
+        if self.every == 1 {
+            self.every = 30;
+        }
+        eprintln!(
+            "no display: writing every {}th stylized camera frame to {DEMO_DIR}/ (Ctrl-C stops)",
+            self.every
+        );
     }
 
     fn live_settings(self) -> Result<LiveSettings> {

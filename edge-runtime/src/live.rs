@@ -20,7 +20,7 @@ mod presenter;
 mod record;
 mod scale;
 pub(crate) mod settings;
-mod source;
+pub(crate) mod source;
 mod throttle;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod demo;
 mod files;
 mod live;
 mod models;
@@ -23,6 +24,7 @@ fn run() -> anyhow::Result<()> {
     match cli::parse()? {
         Job::Bench(s) => bench::run(&s),
         Job::Sheet(s) => sheet::run(&s),
+        Job::Demo(s) => demo::run(&s),
         Job::Files(s) => files::run(&s),
         Job::Live(s) => live::run(&s),
     }
