@@ -17,6 +17,7 @@ use crate::live::kiosk::KioskConfig;
 use crate::live::settings::{LiveSettings, SourceChoice};
 use crate::models::ModelChoice;
 use crate::sheet::{Layout, SheetSettings};
+use crate::video::VideoSettings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -205,6 +206,8 @@ pub enum Job {
     /// No arguments, no display, no camera: every shipped style on the demo photo.
     Demo(DemoSettings),
     Files(FileSettings),
+    /// Video files among the inputs (and the images given with them).
+    Video(VideoSettings),
     Live(LiveSettings),
 }
 
@@ -220,7 +223,7 @@ fn resolve(matches: &ArgMatches) -> Result<Job> {
     Ok(match cli.command {
         Some(Command::Bench(a)) => Job::Bench(a.resolve()?),
         Some(Command::Sheet(a)) => Job::Sheet(a.resolve()?),
-        None if !cli.run.input.is_empty() => Job::Files(cli.run.files()?),
+        None if !cli.run.input.is_empty() => cli.run.media()?,
         None if cli.run.is_bare()
             && !crate::live::display::display_named()
             && !crate::live::camera::any_camera_node() =>
@@ -286,6 +289,50 @@ impl RunArgs {
             border_pad: self.border_pad,
             ..StylizeOptions::default()
         })
+    }
+
+    /// `--input` given: video files go through video.rs, images through file mode.
+    fn media(self) -> Result<Job> {
+        let Some(output) = self.output.clone() else {
+            return Ok(Job::Files(self.files()?));
+        };
+        let (mut videos, mut images) = (Vec::new(), Vec::new());
+        for i in &self.input {
+            if i.is_dir() {
+                videos.extend(crate::video::videos_in(i, &output));
+                if !stylecast::io::image::walk_images(i, &[]).images.is_empty() {
+                    images.push(i.clone());
+                }
+            } else if crate::video::is_video_path(i) {
+                videos.push(i.clone());
+            } else {
+                images.push(i.clone());
+            }
+        }
+        if videos.is_empty() {
+            return Ok(Job::Files(self.files()?));
+        }
+        if !images.is_empty() && crate::video::is_video_path(&output) {
+            bail!(
+                "--output {} is a video file name, but images were given too: give a folder",
+                output.display()
+            );
+        }
+        let files = RunArgs {
+            input: images.clone(),
+            ..self.clone()
+        }
+        .files()?;
+        Ok(Job::Video(VideoSettings {
+            videos,
+            output,
+            models: files.models.clone(),
+            device: files.device.clone(),
+            precision: files.precision,
+            stylize: files.stylize,
+            quiet: files.quiet,
+            images: (!images.is_empty()).then_some(files),
+        }))
     }
 
     /// File mode: `--input` given.

@@ -8,6 +8,7 @@ mod files;
 mod live;
 mod models;
 mod sheet;
+mod video;
 
 use cli::Job;
 
@@ -26,6 +27,7 @@ fn run() -> anyhow::Result<()> {
         Job::Sheet(s) => sheet::run(&s),
         Job::Demo(s) => demo::run(&s),
         Job::Files(s) => files::run(&s),
+        Job::Video(s) => video::run(&s),
         Job::Live(s) => live::run(&s),
     }
 }
