@@ -210,10 +210,10 @@ pub struct TrainArgs {
     #[arg(long)]
     name: Option<String>,
     /// Passes over the dataset (at least 1).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     epochs: u64,
     /// Stop after this many steps, even mid-epoch (at least 1).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = at_least_one)]
     max_steps: Option<u64>,
     /// Photos per step (1-64).
     #[arg(long, default_value_t = 4, value_parser = usize_in(1, MAX_BATCH))]
@@ -264,7 +264,7 @@ pub struct TrainArgs {
     #[arg(long)]
     vgg: Option<PathBuf>,
     /// Write the checkpoint every N steps (at least 1; also at the end and on a stop signal).
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 500, value_parser = at_least_one)]
     checkpoint_every: u64,
     /// Write a stylized preview every N steps (0: never).
     #[arg(long, default_value_t = 500)]
@@ -482,6 +482,15 @@ fn u32_in(lo: u32, hi: u32) -> impl TypedValueParser<Value = u32> {
     clap::value_parser!(u32).range(lo as i64..=hi as i64)
 }
 
+/// A count of steps or passes: 0 would do nothing, or write untrained weights.
+fn at_least_one(s: &str) -> std::result::Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
 /// A finite number within `lo..=hi` (`lo` excluded when `open`), or a message.
 fn float_in(s: &str, lo: f64, open: bool, hi: f64) -> std::result::Result<f64, String> {
     let v: f64 = s
@@ -692,8 +701,8 @@ mod tests {
     #[test]
     fn numeric_options_outside_their_range_are_refused_by_clap() {
         for (sub, args, words) in [
-            ("train", &["--max-steps", "0"][..], "--max-steps"),
-            ("train", &["--epochs", "0"][..], "--epochs"),
+            ("train", &["--max-steps", "0"][..], "must be at least 1"),
+            ("train", &["--epochs", "0"][..], "must be at least 1"),
             ("train", &["--batch-size", "30000"][..], "1..=64"),
             ("train", &["--batch-size", "0"][..], "1..=64"),
             ("train", &["--image-size", "100000"][..], "16..=1024"),
@@ -715,7 +724,7 @@ mod tests {
             (
                 "train",
                 &["--checkpoint-every", "0"][..],
-                "--checkpoint-every",
+                "must be at least 1",
             ),
             ("train", &["--time-limit", "0"][..], "above 0"),
             (
