@@ -47,12 +47,6 @@ impl Dataset {
         if image_size < 16 {
             bail!("--image-size {image_size} is too small (at least 16)");
         }
-        if files.is_empty() {
-            bail!(
-                "{}: no photos (jpg, png, webp) in this folder or below",
-                root.display()
-            );
-        }
         Ok(Self {
             root: root.into(),
             files,
