@@ -112,3 +112,20 @@ fn check_outputs(opts: &TrainOptions) -> Result<()> {
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_moved_aside_take_the_first_free_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("wave.run");
+        assert_eq!(aside_path(&run), dir.path().join("wave.run.old-1"));
+        std::fs::create_dir(dir.path().join("wave.run.old-1")).unwrap();
+        // A file, or a dangling link, takes a number too: nothing is ever replaced.
+        std::fs::write(dir.path().join("wave.run.old-2"), b"x").unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dir.path().join("wave.run.old-3")).unwrap();
+        assert_eq!(aside_path(&run), dir.path().join("wave.run.old-4"));
+    }
+}
