@@ -330,6 +330,19 @@ fn a_bad_out_fails_before_training_starts() {
         "{err}"
     );
     assert!(!dir.path().join("m.run").exists());
+    // A folder to be.
+    let o = train_cmd(
+        &ds,
+        Path::new(&format!("{}/new/", dir.path().display())),
+        &no_vgg,
+    )
+    .output()
+    .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("is a folder"),
+        "{}",
+        stderr(&o)
+    );
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();

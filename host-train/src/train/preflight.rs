@@ -68,8 +68,10 @@ fn aside_path(run_dir: &Path) -> PathBuf {
 /// `--out` and its f16 copy are files to be, in a folder we can create files in (tried
 /// with a probe file), and the run folder's name is not taken by a file.
 fn check_outputs(opts: &TrainOptions) -> Result<()> {
+    // `models/new/` names a folder to be, not a file, even before it exists.
+    let slash = opts.out.as_os_str().as_encoded_bytes().ends_with(b"/");
     for p in [&opts.out, &opts.f16_path()] {
-        if p.is_dir() {
+        if p.is_dir() || slash {
             bail!(
                 "--out {}: {} is a folder; give the model's file name, e.g. {}",
                 opts.out.display(),
