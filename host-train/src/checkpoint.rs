@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use stylecast::io::model_file::serialize_tensors;
+use stylecast::io::model_file::{check_finite, serialize_tensors};
 use stylecast::{ModelFile, ModelMeta};
 
 use crate::adam::Adam;
@@ -41,6 +41,15 @@ pub fn save(path: &Path, model: &Trainable, adam: &Adam, state: &CheckpointState
         tensors.insert(format!("adam_v.{name}"), slot.v.detach());
     }
     debug_assert_eq!(adam.slots.len(), model.named_vars().len());
+    // A diverged run must not replace the last good checkpoint with NaNs.
+    check_finite(&tensors, path).map_err(|e| {
+        anyhow::anyhow!(
+            "training diverged by step {}: {e}; {} was not written (it still holds the last \
+             good checkpoint, if any). Try a lower --lr or --style-weight",
+            state.step,
+            path.display()
+        )
+    })?;
     let mut md = HashMap::new();
     md.insert("format".into(), CHECKPOINT_FORMAT.into());
     md.insert("state".into(), serde_json::to_string(state)?);
@@ -120,6 +129,9 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
         .unwrap_or(state.step);
     let all = candle_core::safetensors::load_buffer(&bytes, device)
         .map_err(|e| anyhow::anyhow!("{}: corrupt checkpoint: {e}", path.display()))?;
+    check_finite(&all, path).map_err(|e| {
+        anyhow::anyhow!("{e}: a diverged run's checkpoint, it cannot be resumed or exported")
+    })?;
     let (mut params, mut m, mut v) = (HashMap::new(), HashMap::new(), HashMap::new());
     for (k, t) in all {
         if let Some(n) = k.strip_prefix("param.") {

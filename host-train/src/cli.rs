@@ -27,7 +27,8 @@ then copy the small f16 model to a device running edge-runtime.\n\n\
 Example:\n  host-train train --style ../shared/data/styles/starry_night.jpg \\\n      --dataset ../shared/data/content/train --out models/starry_night.safetensors\n\n\
 This writes models/starry_night.safetensors (f32), models/starry_night.f16.safetensors (for devices) \
 and models/starry_night.run/ (checkpoint, losses.jsonl, previews, loss_curve.png). \
-Ctrl-C saves a checkpoint; continue with the same command plus --resume models/starry_night.run/checkpoint.safetensors."
+Ctrl-C (or SIGTERM, SIGHUP) saves a checkpoint; continue with the same command plus --resume models/starry_night.run/checkpoint.safetensors. \
+Rerunning without --resume is refused once NAME.run/ holds a checkpoint: --overwrite moves that run aside to NAME.run.old-N."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -78,15 +79,17 @@ pub struct ImportTorchArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    #[arg(long, default_value_t = 4)]
+    /// Images per step (1-64).
+    #[arg(long, default_value_t = 4, value_parser = usize_in(1, MAX_BATCH))]
     batch_size: usize,
-    #[arg(long, default_value_t = 256)]
+    /// Square images of this many pixels (16-1024).
+    #[arg(long, default_value_t = 256, value_parser = usize_in(MIN_IMAGE_SIZE as usize, MAX_IMAGE_SIZE as usize))]
     image_size: usize,
-    /// Timed steps.
-    #[arg(long, default_value_t = 5)]
+    /// Timed steps (1-10000).
+    #[arg(long, default_value_t = 5, value_parser = usize_in(1, 10_000))]
     steps: usize,
-    /// Untimed steps first (allocation, CUDA JIT and autotuning).
-    #[arg(long, default_value_t = 1)]
+    /// Untimed steps first (allocation, CUDA JIT and autotuning; 0-1000).
+    #[arg(long, default_value_t = 1, value_parser = usize_in(0, 1000))]
     warmup: usize,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
@@ -127,11 +130,12 @@ pub struct EvalArgs {
     #[arg(long)]
     styles: PathBuf,
     /// Each photo is scaled so its short side is this, then cropped to the centre square
-    /// (as training crops).
-    #[arg(long, default_value_t = 256)]
+    /// (as training crops; 16-1024).
+    #[arg(long, default_value_t = 256, value_parser = u32_in(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))]
     size: u32,
-    /// The painting's longer side in pixels [default: the model's training --style-size].
-    #[arg(long)]
+    /// The painting's longer side in pixels (16-2048) [default: the model's training
+    /// --style-size].
+    #[arg(long, value_parser = u32_in(MIN_STYLE_SIZE, MAX_STYLE_SIZE))]
     style_size: Option<u32>,
     /// VGG-16 weights, as for `train`.
     #[arg(long)]
@@ -205,34 +209,36 @@ pub struct TrainArgs {
     /// Style name for the metadata [default: the style image's file name].
     #[arg(long)]
     name: Option<String>,
-    /// Passes over the dataset.
-    #[arg(long, default_value_t = 2)]
+    /// Passes over the dataset (at least 1).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     epochs: u64,
-    /// Stop after this many steps, even mid-epoch.
-    #[arg(long)]
+    /// Stop after this many steps, even mid-epoch (at least 1).
+    #[arg(long, value_parser = at_least_one)]
     max_steps: Option<u64>,
-    #[arg(long, default_value_t = 4)]
+    /// Photos per step (1-64).
+    #[arg(long, default_value_t = 4, value_parser = usize_in(1, MAX_BATCH))]
     batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Adam learning rate (above 0, at most 1).
+    #[arg(long, default_value_t = 1e-3, value_parser = learning_rate)]
     lr: f64,
-    /// Training crops are this many pixels square (short side resized to it, then cropped).
-    #[arg(long, default_value_t = 256)]
+    /// Training crops are this many pixels square (short side resized to it, then cropped;
+    /// 16-1024).
+    #[arg(long, default_value_t = 256, value_parser = u32_in(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))]
     image_size: u32,
-    /// Scale the style image so its longer side is this many pixels [default: as is].
+    /// Scale the style image so its longer side is this many pixels (16-2048) [default: as is].
     /// With --init, this and the loss options below default to the model's own training
     /// settings (its metadata), so a style continues with the balance it was tuned to.
-    #[arg(long)]
+    #[arg(long, value_parser = u32_in(MIN_STYLE_SIZE, MAX_STYLE_SIZE))]
     style_size: Option<u32>,
-    /// [default: 1e5]
-    #[arg(long)]
+    /// (0 or more) [default: 1e5]
+    #[arg(long, value_parser = loss_weight)]
     content_weight: Option<f64>,
     /// Raise for a stronger style, lower to keep more of the photo (`host-train eval`
-    /// compares the results) [default: 1e10].
-    #[arg(long)]
+    /// compares the results; 0 or more) [default: 1e10].
+    #[arg(long, value_parser = loss_weight)]
     style_weight: Option<f64>,
-    /// Total-variation weight: smooths high-frequency artefacts [default: 1e-2].
-    #[arg(long)]
+    /// Total-variation weight: smooths high-frequency artefacts (0 or more) [default: 1e-2].
+    #[arg(long, value_parser = loss_weight)]
     tv_weight: Option<f64>,
     /// VGG layer of the content loss (relu3_3 as in Johnson's code; relu2_2 as in the paper)
     /// [default: relu3_3].
@@ -257,7 +263,8 @@ pub struct TrainArgs {
     /// once into its cache (needs a build with `--features hf-hub`).
     #[arg(long)]
     vgg: Option<PathBuf>,
-    #[arg(long, default_value_t = 500)]
+    /// Write the checkpoint every N steps (at least 1; also at the end and on a stop signal).
+    #[arg(long, default_value_t = 500, value_parser = at_least_one)]
     checkpoint_every: u64,
     /// Write a stylized preview every N steps (0: never).
     #[arg(long, default_value_t = 500)]
@@ -268,6 +275,11 @@ pub struct TrainArgs {
     /// Continue from a checkpoint written by an earlier run with the same options.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start afresh although NAME.run/ holds an earlier run's checkpoint: that folder is
+    /// first moved aside to NAME.run.old-N (nothing is deleted). Without it (or --resume)
+    /// such a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Start from a model file's weights (f32 or f16) instead of fresh ones, e.g. to train a
     /// shipped style further (`--init models/starry_night.safetensors`) or to fine-tune one
     /// style towards another. Adam starts afresh; the metadata records the model and its steps.
@@ -279,7 +291,7 @@ pub struct TrainArgs {
     /// style loss jumps and takes many steps to recover (measured: models/README.md)
     /// [default: 100 with --init, else 0 (fresh weights, as in the paper); with --resume, the
     /// checkpoint's].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=MAX_WARMUP))]
     warmup_steps: Option<u64>,
     /// Weight of the temporal-stability term: each batch also goes through the network
     /// shifted by 0-3 pixels and with camera-like noise, and the two outputs, aligned, are
@@ -288,19 +300,19 @@ pub struct TrainArgs {
     /// and live video swims; `host-train eval` reports this as flicker. Costs one more
     /// network pass per step (not VGG). See models/README.md for the values used
     /// [default: that of --init's model, else 0: off].
-    #[arg(long)]
+    #[arg(long, value_parser = loss_weight)]
     stability_weight: Option<f64>,
     /// Largest shift of the stability copy, in pixels right and down (1-3 covers every
-    /// phase of the network's 4-pixel grid).
-    #[arg(long, default_value_t = 3)]
+    /// phase of the network's 4-pixel grid; 0-64).
+    #[arg(long, default_value_t = 3, value_parser = usize_in(0, 64))]
     stability_shift: usize,
-    /// Standard deviation of the stability copy's Gaussian noise, in 0-255 levels.
-    #[arg(long, default_value_t = 2.0)]
+    /// Standard deviation of the stability copy's Gaussian noise, in 0-255 levels (0-255).
+    #[arg(long, default_value_t = 2.0, value_parser = noise_level)]
     stability_noise: f64,
     /// Finish (final model and all) at the first step after this many seconds. The run still
     /// ends at --epochs (default 2) or --max-steps if those come first: for a run bounded by
     /// time alone, add e.g. --epochs 1000.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     time_limit: Option<f64>,
     /// No progress bar (for logs and CI).
     #[arg(long)]
@@ -313,6 +325,8 @@ pub struct TrainRun {
     pub options: TrainOptions,
     /// The checkpoint to continue from (`--resume`).
     pub resume: Option<PathBuf>,
+    /// `--overwrite`: move an earlier run's folder aside instead of refusing.
+    pub overwrite: bool,
 }
 
 impl TrainArgs {
@@ -441,8 +455,75 @@ impl TrainArgs {
         Ok(TrainRun {
             options,
             resume: a.resume,
+            overwrite: a.overwrite,
         })
     }
+}
+
+// Bounds of the numeric options. The upper ones keep a typo (an extra zero) from asking
+// for more memory than any machine has: a batch of 64 at 1024 px already needs tens of GB.
+const MAX_BATCH: usize = 64;
+const MIN_IMAGE_SIZE: u32 = 16;
+const MAX_IMAGE_SIZE: u32 = 1024;
+/// VGG-16 halves the style image three times before relu4_3, so under 8 px nothing is
+/// left to pool, and a painting under 16 px has no strokes to learn.
+const MIN_STYLE_SIZE: u32 = host_train::style::MIN_STYLE_SIDE;
+const MAX_STYLE_SIZE: u32 = 2048;
+const MAX_WARMUP: u64 = 1_000_000_000;
+
+/// An integer option within `lo..=hi`, refused by clap with the range otherwise.
+fn usize_in(lo: usize, hi: usize) -> impl TypedValueParser<Value = usize> {
+    clap::value_parser!(u64)
+        .range(lo as u64..=hi as u64)
+        .map(|v| v as usize)
+}
+
+fn u32_in(lo: u32, hi: u32) -> impl TypedValueParser<Value = u32> {
+    clap::value_parser!(u32).range(lo as i64..=hi as i64)
+}
+
+/// A count of steps or passes: 0 would do nothing, or write untrained weights.
+fn at_least_one(s: &str) -> std::result::Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// A finite number within `lo..=hi` (`lo` excluded when `open`), or a message.
+fn float_in(s: &str, lo: f64, open: bool, hi: f64) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    let above = if open { v > lo } else { v >= lo };
+    if !(v.is_finite() && above && v <= hi) {
+        let low = if open { "above" } else { "at least" };
+        return Err(format!(
+            "must be a finite number {low} {lo} and at most {hi:e}"
+        ));
+    }
+    Ok(v)
+}
+
+/// `--lr`: Adam moves each weight by about this much per step; above 1 only diverges.
+fn learning_rate(s: &str) -> std::result::Result<f64, String> {
+    float_in(s, 0.0, true, 1.0)
+}
+
+/// Loss weights: 0 turns a term off; a negative one would reward the opposite.
+fn loss_weight(s: &str) -> std::result::Result<f64, String> {
+    float_in(s, 0.0, false, 1e30)
+}
+
+fn noise_level(s: &str) -> std::result::Result<f64, String> {
+    float_in(s, 0.0, false, 255.0)
+}
+
+/// `--time-limit`: up to a year.
+fn seconds(s: &str) -> std::result::Result<f64, String> {
+    float_in(s, 0.0, true, 3.2e7)
 }
 
 /// `--content-layer`: one of the VGG layer names (listed in the help and in errors).
@@ -466,6 +547,9 @@ fn parse_style_layers(s: &str) -> Result<Vec<(VggLayer, f64)>> {
                 .trim()
                 .parse()
                 .with_context(|| format!("bad weight in {p:?}"))?;
+            if !(w.is_finite() && w >= 0.0) {
+                bail!("bad weight in {p:?}: must be a finite number, 0 or more");
+            }
             Ok((layer, w))
         })
         .collect()
@@ -592,6 +676,113 @@ mod tests {
         );
     }
 
+    /// The clap error for `host-train SUBCOMMAND ARGS` (required flags added for train).
+    fn parse_error(sub: &str, args: &[&str]) -> String {
+        let mut v = vec!["host-train", sub];
+        if sub == "train" {
+            v.extend([
+                "--style",
+                "s.jpg",
+                "--dataset",
+                "d",
+                "--out",
+                "o.safetensors",
+            ]);
+        } else if sub == "eval" {
+            v.extend(["m.safetensors", "--photos", "p", "--styles", "s"]);
+        }
+        v.extend(args);
+        match Cli::try_parse_from(&v) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn numeric_options_outside_their_range_are_refused_by_clap() {
+        for (sub, args, words) in [
+            ("train", &["--max-steps", "0"][..], "must be at least 1"),
+            ("train", &["--epochs", "0"][..], "must be at least 1"),
+            ("train", &["--batch-size", "30000"][..], "1..=64"),
+            ("train", &["--batch-size", "0"][..], "1..=64"),
+            ("train", &["--image-size", "100000"][..], "16..=1024"),
+            ("train", &["--image-size", "8"][..], "16..=1024"),
+            ("train", &["--style-size", "100000"][..], "16..=2048"),
+            ("train", &["--style-size", "4"][..], "16..=2048"),
+            ("train", &["--lr=-1"][..], "must be a finite number above 0"),
+            ("train", &["--lr", "0"][..], "above 0"),
+            ("train", &["--lr", "NaN"][..], "finite"),
+            ("train", &["--lr", "inf"][..], "finite"),
+            ("train", &["--lr", "x"][..], "is not a number"),
+            ("train", &["--style-weight=-1e10"][..], "at least 0"),
+            ("train", &["--content-weight", "nan"][..], "finite"),
+            ("train", &["--tv-weight=-1"][..], "at least 0"),
+            ("train", &["--stability-weight=-1"][..], "at least 0"),
+            ("train", &["--stability-noise=-2"][..], "at least 0"),
+            ("train", &["--stability-noise", "1000"][..], "at most"),
+            ("train", &["--stability-shift", "1000"][..], "0..=64"),
+            (
+                "train",
+                &["--checkpoint-every", "0"][..],
+                "must be at least 1",
+            ),
+            ("train", &["--time-limit", "0"][..], "above 0"),
+            (
+                "train",
+                &["--warmup-steps", "99999999999"][..],
+                "--warmup-steps",
+            ),
+            ("bench", &["--batch-size", "30000"][..], "1..=64"),
+            ("bench", &["--image-size", "100000"][..], "16..=1024"),
+            ("bench", &["--steps", "0"][..], "--steps"),
+            ("eval", &["--size", "100000"][..], "16..=1024"),
+            ("eval", &["--style-size", "3"][..], "16..=2048"),
+        ] {
+            let e = parse_error(sub, args);
+            assert!(
+                e.contains(words) && e.contains("invalid value"),
+                "{sub} {args:?}: {e}"
+            );
+        }
+        // The edges of the ranges are accepted.
+        let o = train_args(&[
+            "--batch-size",
+            "64",
+            "--image-size",
+            "16",
+            "--style-size",
+            "16",
+            "--lr",
+            "1",
+            "--max-steps",
+            "1",
+            "--epochs",
+            "1",
+            "--style-weight",
+            "0",
+        ])
+        .resolve_with(None)
+        .unwrap()
+        .options;
+        assert_eq!(
+            (o.batch_size, o.image_size, o.style_size),
+            (64, 16, Some(16))
+        );
+    }
+
+    #[test]
+    fn overwrite_is_passed_on_and_conflicts_with_resume() {
+        assert!(!train_args(&[]).resolve_with(None).unwrap().overwrite);
+        assert!(
+            train_args(&["--overwrite"])
+                .resolve_with(None)
+                .unwrap()
+                .overwrite
+        );
+        let e = parse_error("train", &["--overwrite", "--resume", "c.safetensors"]);
+        assert!(e.contains("cannot be used with"), "{e}");
+    }
+
     #[test]
     fn bad_values_are_refused() {
         let err = |extra: &[&str]| {
@@ -602,10 +793,8 @@ mod tests {
         };
         assert!(err(&["--style-layers", "relu9_9"]).contains("unknown style layer"));
         assert!(err(&["--style-layers", "relu1_2:x"]).contains("bad weight"));
-        assert!(err(&["--stability-weight=-1"]).contains("must be 0 or more"));
-        assert!(
-            err(&["--stability-weight", "1", "--stability-noise=-2"]).contains("must be 0 or more")
-        );
+        assert!(err(&["--style-layers", "relu1_2:-1"]).contains("0 or more"));
+        assert!(err(&["--style-layers", "relu1_2:NaN"]).contains("0 or more"));
         // 3 + 2 * 8 margins: 19 px of a 19 px crop leaves nothing to compare.
         assert!(err(&["--stability-weight", "1", "--image-size", "19"])
             .contains("--stability-shift 3 is too large for --image-size 19"));

@@ -104,32 +104,35 @@ impl Dataset {
     }
 }
 
-/// Short side to `size` (aspect kept; neither side below `size`), enlarging if need be:
-/// the crop must be covered, so not `image_io::resize_longer_side` (same bilinear filter).
-fn resize_short_side(img: &RgbImage, size: u32) -> RgbImage {
+/// A `size`-pixel square of `img`: the square a crop of the photo resized to short side
+/// `size` would show, at the offset `offset` picks in that resized photo (given the largest
+/// offset, for x then y). The square is cut from the photo first and only it is resized,
+/// so the work stays at `size` x `size` whatever the aspect ratio: resized first, a
+/// 16384x2 photo would be two million pixels wide.
+fn crop_square(img: &RgbImage, size: u32, mut offset: impl FnMut(u32) -> u32) -> RgbImage {
     let (w, h) = img.dimensions();
-    let s = size as f64 / w.min(h) as f64;
+    let side = w.min(h);
+    let s = size as f64 / side as f64;
+    // The resized photo's sides (neither below `size`), as resizing first would make them.
     let (nw, nh) = (
         ((w as f64 * s).round() as u32).max(size),
         ((h as f64 * s).round() as u32).max(size),
     );
-    image::imageops::resize(img, nw, nh, FilterType::Triangle)
+    let to_photo = |o: u32, len: u32| ((o as f64 / s).round() as u32).min(len - side);
+    let x = to_photo(offset(nw - size), w);
+    let y = to_photo(offset(nh - size), h);
+    let square = image::imageops::crop_imm(img, x, y, side, side);
+    image::imageops::resize(&*square, size, size, FilterType::Triangle)
 }
 
 /// Short side to `size`, then the centre square: the deterministic twin of [`augment`].
 pub fn center_square(img: &RgbImage, size: u32) -> RgbImage {
-    let resized = resize_short_side(img, size);
-    let (nw, nh) = resized.dimensions();
-    image::imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
+    crop_square(img, size, |max| max / 2)
 }
 
 /// Short side to `size` (aspect kept), random square crop, random horizontal flip.
 pub fn augment(img: &RgbImage, size: u32, rng: &mut impl Rng) -> RgbImage {
-    let resized = resize_short_side(img, size);
-    let (nw, nh) = resized.dimensions();
-    let x = rng.gen_range(0..=nw - size);
-    let y = rng.gen_range(0..=nh - size);
-    let mut crop = image::imageops::crop_imm(&resized, x, y, size, size).to_image();
+    let mut crop = crop_square(img, size, |max| rng.gen_range(0..=max));
     if rng.gen_bool(0.5) {
         image::imageops::flip_horizontal_in_place(&mut crop);
     }
@@ -198,5 +201,51 @@ impl Prefetcher {
 
     pub fn next(&self) -> Result<(u64, Tensor)> {
         self.rx.recv().context("data loader stopped unexpectedly")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A smooth picture, so resampling differences stay small.
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                ((x + y) % 256) as u8,
+            ])
+        })
+    }
+
+    #[test]
+    fn crops_match_resizing_first_on_ordinary_photos() {
+        let img = gradient(320, 240);
+        // What resizing the whole photo first (short side 64, 85x64) then cropping gives.
+        let resized = image::imageops::resize(&img, 85, 64, FilterType::Triangle);
+        let reference = image::imageops::crop_imm(&resized, 10, 0, 64, 64).to_image();
+        let ours = crop_square(&img, 64, |max| {
+            assert!(max == 21 || max == 0, "largest offset {max}");
+            max.min(10)
+        });
+        let psnr = stylecast::io::image::psnr(&ours, &reference);
+        assert!(psnr > 30.0, "PSNR {psnr:.1} dB against resize-then-crop");
+        let c = center_square(&img, 64);
+        assert_eq!(c.dimensions(), (64, 64));
+    }
+
+    #[test]
+    fn extreme_aspect_ratios_crop_within_the_photo() {
+        // 16384x2 and 2x16384: the square is 2x2 of the photo, wherever the offset falls.
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for img in [gradient(16384, 2), gradient(2, 16384)] {
+            for _ in 0..8 {
+                assert_eq!(augment(&img, 256, &mut rng).dimensions(), (256, 256));
+            }
+            assert_eq!(center_square(&img, 64).dimensions(), (64, 64));
+            // The largest offset lands on the photo's last square.
+            assert_eq!(crop_square(&img, 64, |max| max).dimensions(), (64, 64));
+        }
     }
 }

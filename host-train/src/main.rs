@@ -5,13 +5,14 @@
 
 mod cli;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use clap::Parser;
-use host_train::train::{train, Outcome};
+use host_train::train::{prepare, train, Outcome, RunFolder};
 use stylecast::ModelFile;
 
 use cli::{CheckDeviceArgs, Cli, Command, ExportArgs, ImportTorchArgs, PlotArgs, TrainRun};
@@ -29,19 +30,34 @@ fn main() -> Result<()> {
     }
 }
 
-/// Trains with a Ctrl-C handler (the first saves a checkpoint, the second aborts) and
-/// reports the outcome; an interrupted run exits with 130.
+/// Trains with a stop handler for SIGINT (Ctrl-C), SIGTERM and SIGHUP (`systemctl stop`,
+/// `timeout`, schedulers, a closed terminal): the first saves a checkpoint and stops, the
+/// second aborts. Reports the outcome; an interrupted run exits with 130.
 fn run_training(run: TrainRun) -> Result<()> {
-    let TrainRun { options, resume } = run;
+    let TrainRun {
+        options,
+        resume,
+        overwrite,
+    } = run;
+    if let RunFolder::MovedAside(old) = prepare(&options, resume.is_some(), overwrite)? {
+        eprintln!(
+            "--overwrite: the earlier run is now {}; starting afresh",
+            old.display()
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || {
         if s.swap(true, Ordering::SeqCst) {
-            std::process::exit(130); // second Ctrl-C: give up at once
+            std::process::exit(130); // a second signal: give up at once
         }
-        eprintln!("\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)");
+        // After SIGHUP the terminal may be gone: a failed write must not stop the save.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nstopping after this step; writing a checkpoint (Ctrl-C again to abort)"
+        );
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
     match train(&options, resume.as_deref(), stop)? {
         Outcome::Finished {
             steps,
@@ -66,7 +82,8 @@ fn run_training(run: TrainRun) -> Result<()> {
             Ok(())
         }
         Outcome::Interrupted { step, checkpoint } => {
-            println!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "interrupted at step {step}; resume with the same command plus --resume {}",
                 checkpoint.display()
             );

@@ -252,7 +252,7 @@ fn bad_stability_settings_are_refused_before_training() {
     for (args, words) in [
         (
             &["--stability-weight=-1"][..],
-            "--stability-weight and --stability-noise must be 0 or more",
+            "invalid value '-1' for '--stability-weight <STABILITY_WEIGHT>': must be a finite number at least 0",
         ),
         (
             &[

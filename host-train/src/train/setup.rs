@@ -67,6 +67,10 @@ impl Run {
         if opts.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        // Zero steps would write untrained weights over a trained --out.
+        if opts.epochs == 0 || opts.max_steps == Some(0) {
+            bail!("--epochs and --max-steps must be at least 1");
+        }
         let vgg_path = resolve_weights(opts.vgg.as_deref())?;
         let vgg = Vgg16::load(&vgg_path, &device)?;
         let (style_img, style_hash) = load_style(&opts.style, opts.style_size, &device)?;
