@@ -135,7 +135,8 @@ pub struct RunArgs {
     /// With a live source and --output, write every Nth frame.
     #[arg(long, default_value_t = 1)]
     pub every: u64,
-    /// Live source: camera, test-pattern, demo, or an image file or folder (a slideshow)
+    /// Live source: camera, test-pattern, demo, an image file or folder (a slideshow), or a video
+    /// file (looped at its frame rate; needs ffmpeg)
     /// [default: camera if one exists, else the demo photo].
     #[arg(long)]
     pub source: Option<String>,

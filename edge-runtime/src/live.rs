@@ -22,6 +22,7 @@ mod scale;
 pub(crate) mod settings;
 pub(crate) mod source;
 mod throttle;
+mod video_source;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -238,6 +239,7 @@ fn open_source(s: &LiveSettings) -> Result<Box<dyn FrameSource>> {
         Some(SourceChoice::TestPattern) => Box::new(TestPattern::new(w, h, s.fps, s.pattern_time)),
         Some(SourceChoice::Demo) => demo()?,
         Some(SourceChoice::Images(path)) => Box::new(StillSource::open(path, s.fps)?),
+        Some(SourceChoice::Video(path)) => Box::new(video_source::VideoSource::open(path)?),
         None if s.camera.is_some() || camera::any_camera_node() => camera(),
         None => demo()?,
     })

@@ -380,7 +380,7 @@ struct Transcode {
 }
 
 /// Collects a child's stderr on a thread (bounded), so a chatty ffmpeg never blocks.
-fn drain(err: Option<ChildStderr>) -> std::thread::JoinHandle<String> {
+pub fn drain(err: Option<ChildStderr>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         if let Some(mut e) = err {
@@ -401,19 +401,7 @@ fn drain(err: Option<ChildStderr>) -> std::thread::JoinHandle<String> {
 
 impl Transcode {
     fn start(input: &Path, info: &VideoInfo, (w, h): (u32, u32), tmp: &Path) -> Result<Self> {
-        let mut dec = Command::new(ffmpeg());
-        dec.args(["-v", "error", "-nostdin", "-i"])
-            .arg(input)
-            // Every decoded frame once: the output keeps the input's frame count.
-            .args(["-map", "0:v:0", "-vsync", "passthrough"]);
-        if (w, h) != (info.width, info.height) {
-            dec.args(["-vf", &format!("scale={w}:{h}:flags=area")]);
-        }
-        dec.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut decoder = spawn(&mut dec, "ffmpeg")?;
+        let mut decoder = spawn_decoder(input, info, (w, h))?;
         let ext = tmp_ext(tmp);
         let mut enc = Command::new(ffmpeg());
         enc.args([
@@ -538,9 +526,27 @@ impl Drop for Transcode {
     }
 }
 
+/// An ffmpeg process writing every frame of `input` as raw RGB at `(w, h)` to its stdout
+/// (its stderr piped, for the caller to drain).
+pub fn spawn_decoder(input: &Path, info: &VideoInfo, (w, h): (u32, u32)) -> Result<Child> {
+    let mut dec = Command::new(ffmpeg());
+    dec.args(["-v", "error", "-nostdin", "-i"])
+        .arg(input)
+        // Every decoded frame once: the output keeps the input's frame count.
+        .args(["-map", "0:v:0", "-vsync", "passthrough"]);
+    if (w, h) != (info.width, info.height) {
+        dec.args(["-vf", &format!("scale={w}:{h}:flags=area")]);
+    }
+    dec.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    spawn(&mut dec, "ffmpeg")
+}
+
 /// Fills `buf` with one frame; false at a clean end of stream. A partial frame at the end
 /// is the decoder failing mid-frame: reported by `finish`, dropped here.
-fn read_frame(src: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
+pub fn read_frame(src: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
     let mut got = 0;
     while got < buf.len() {
         match src.read(&mut buf[got..]) {
@@ -589,7 +595,7 @@ fn progress(frames: Option<u64>, quiet: bool, input: &Path) -> indicatif::Progre
 }
 
 /// The last few lines of an ffmpeg error, on one line.
-fn last_lines(s: &str) -> String {
+pub fn last_lines(s: &str) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(3)..];
     if tail.is_empty() {

@@ -220,3 +220,67 @@ fn a_missing_ffmpeg_says_how_to_install_it() {
     assert!(err.contains("apt-get install ffmpeg"), "{err}");
     assert!(!dir.path().join("out.mp4").exists());
 }
+
+#[test]
+fn live_mode_loops_a_video_source() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("one_second.mp4");
+    let o = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=96x64:rate=12:duration=1",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("frames");
+    let mut child = Command::new(bin("edge-runtime"))
+        .arg("--models")
+        .arg(small_model().parent().unwrap())
+        .arg("--source")
+        .arg(&clip)
+        .args([
+            "--headless",
+            "--frames",
+            "30",
+            "--infer-size",
+            "96x64",
+            "--output",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("a 12-frame clip did not give 30 frames in 90 s: it does not loop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("looped"), "{err}");
+    // More frames than the clip holds: it started over.
+    let written = stylecast::io::image::images_in(&out).unwrap();
+    assert!(
+        written.len() > 12,
+        "{} frames written\n{err}",
+        written.len()
+    );
+}

@@ -2,7 +2,7 @@
 //! file (see `cli.rs`), then only read. Plain values, so the pipeline does not depend on
 //! how they were given.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use stylecast::{Precision, StylizeOptions};
 
@@ -49,6 +49,8 @@ pub enum SourceChoice {
     Demo,
     /// An image file, or a folder shown as a slideshow.
     Images(PathBuf),
+    /// A video file, looped at its own frame rate.
+    Video(PathBuf),
 }
 
 impl SourceChoice {
@@ -57,6 +59,9 @@ impl SourceChoice {
             "camera" => Self::Camera,
             "test-pattern" => Self::TestPattern,
             "demo" => Self::Demo,
+            path if crate::video::is_video_path(Path::new(path)) => {
+                Self::Video(PathBuf::from(path))
+            }
             path => Self::Images(PathBuf::from(path)),
         }
     }
