@@ -33,6 +33,8 @@ pub struct Stats {
     pub inferred: AtomicU64,
     pub infer_us: AtomicU64,
     pub errors: AtomicU64,
+    /// Camera frames that did not decode (corrupt or cut-short MJPEG), skipped.
+    pub skipped: AtomicU64,
 }
 
 /// State shared by the three threads.
@@ -144,9 +146,9 @@ pub fn infer_loop(
                 Ok(img) => held = Some((img, frame.captured, frame.card)),
                 Err(e) => {
                     // A corrupt camera frame now and then is normal; skip it.
-                    shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    let n = shared.stats.skipped.fetch_add(1, Ordering::Relaxed) + 1;
                     if decode_warn.ready() {
-                        eprintln!("warning: frame skipped: {e:#}");
+                        eprintln!("warning: camera frame skipped ({n} so far): {e:#}");
                     }
                     continue;
                 }

@@ -270,15 +270,17 @@ impl Presenter {
             0.0
         };
         let errors = s.errors.load(Ordering::Relaxed);
+        let skipped = s.skipped.load(Ordering::Relaxed);
         format!(
-            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}",
+            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}{}",
             self.shown,
             self.started.elapsed().as_secs_f64(),
             fps,
             infer_ms,
             latency,
             self.shared.dropped(),
-            if errors > 0 { format!(", inference errors {errors}") } else { String::new() }
+            if errors > 0 { format!(", inference errors {errors}") } else { String::new() },
+            if skipped > 0 { format!(", skipped {skipped} bad camera frames") } else { String::new() }
         )
     }
 
