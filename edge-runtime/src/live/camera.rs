@@ -191,7 +191,7 @@ mod device {
     use linuxvideo::stream::ReadStream;
     use linuxvideo::{BufType, CapabilityFlags, Device, Fract};
 
-    use super::nearest_size;
+    use crate::live::camera::nearest_size;
     use crate::live::pixfmt::{FrameLayout, PixelFormat};
     use crate::live::source::Pixels;
 
@@ -280,16 +280,16 @@ mod device {
                 .find(|&i| sizes[i].as_ref().is_none_or(|s| s.contains(&(w, h))))
                 .unwrap_or(0);
             let (_, code) = usable.get(pick).copied().with_context(|| {
-                    let names: Vec<String> = offered
-                        .iter()
-                        .map(|o| String::from_utf8_lossy(o).into_owned())
-                        .collect();
-                    format!(
-                        "{}: offers {} but we decode only YUYV, MJPEG and RGB3",
-                        path.display(),
-                        names.join(", ")
-                    )
-                })?;
+                let names: Vec<String> = offered
+                    .iter()
+                    .map(|o| String::from_utf8_lossy(o).into_owned())
+                    .collect();
+                format!(
+                    "{}: offers {} but we decode only YUYV, MJPEG and RGB3",
+                    path.display(),
+                    names.join(", ")
+                )
+            })?;
             let fourcc_name = String::from_utf8_lossy(&code).into_owned();
             // Drivers either adjust an unsupported size themselves (uvcvideo) or refuse it
             // (v4l2loopback), so a size the camera does not list is replaced here by the
