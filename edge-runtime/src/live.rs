@@ -23,6 +23,7 @@ pub(crate) mod settings;
 pub(crate) mod source;
 mod throttle;
 mod video_source;
+mod watchdog;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -157,6 +158,15 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         },
     )?;
 
+    // SIGTERM (systemd's stop) and Ctrl-C end the run like the frame limit does: the
+    // frame being written is finished, then the summary.
+    {
+        let shared = shared.clone();
+        if let Err(e) = ctrlc::set_handler(move || shared.request_stop()) {
+            eprintln!("warning: cannot handle SIGTERM/Ctrl-C ({e}); they end the run abruptly");
+        }
+    }
+
     let capture = spawn_stage("capture", &shared, {
         let shared = shared.clone();
         move || pipeline::capture_loop(source, shared)
@@ -177,10 +187,24 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         }
     };
     let crashed = shared.crashed.load(Ordering::Relaxed);
+    presenter.notify_stopping();
     shared.request_stop();
-    // Both stages notice `stop` within one frame or one capture timeout.
-    let _ = infer.join();
-    let _ = capture.join();
+    // Both stages notice `stop` within one frame or one capture timeout; a stage stuck
+    // in a driver call is left behind rather than holding the exit forever.
+    let deadline = std::time::Instant::now() + STAGE_STOP_WAIT;
+    for (name, stage) in [("inference", infer), ("capture", capture)] {
+        while !stage.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if stage.is_finished() {
+            let _ = stage.join();
+        } else {
+            eprintln!(
+                "warning: the {name} thread did not stop within {} s; exiting without it",
+                STAGE_STOP_WAIT.as_secs()
+            );
+        }
+    }
     if !s.quiet {
         println!("{}", presenter.summary());
     }
@@ -189,6 +213,9 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
     }
     result
 }
+
+/// How long the end of a run waits for the pipeline threads (more than a capture timeout).
+const STAGE_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts a pipeline thread; a panic in it stops the whole run instead of freezing the
 /// picture forever.

@@ -67,6 +67,16 @@ pub fn any_camera_node() -> bool {
         .unwrap_or(false)
 }
 
+/// The offered size nearest to `want`, as uvcvideo measures it: the least area that is
+/// in one of the two rectangles but not in both.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn nearest_size(offered: &[(u32, u32)], (w, h): (u32, u32)) -> Option<(u32, u32)> {
+    offered.iter().copied().min_by_key(|&(a, b)| {
+        let overlap = a.min(w) as u64 * b.min(h) as u64;
+        a as u64 * b as u64 + w as u64 * h as u64 - 2 * overlap
+    })
+}
+
 pub struct CameraSource {
     path: PathBuf,
     size: (u32, u32),
@@ -152,6 +162,8 @@ impl FrameSource for CameraSource {
             match device::Connection::open(&self.path, self.size, self.fps) {
                 Ok(c) => {
                     eprintln!("camera {}: {}", self.path.display(), c.describe());
+                    // Cards while reconnecting then match the camera's frames.
+                    self.size = c.size();
                     self.conn = Some(c);
                     return self.next_frame();
                 }
@@ -175,10 +187,11 @@ mod device {
     use std::time::Duration;
 
     use anyhow::{anyhow, bail, Context, Result};
-    use linuxvideo::format::{PixFormat, PixelFormat as Fourcc};
+    use linuxvideo::format::{FrameSizes, PixFormat, PixelFormat as Fourcc};
     use linuxvideo::stream::ReadStream;
     use linuxvideo::{BufType, CapabilityFlags, Device, Fract};
 
+    use crate::live::camera::nearest_size;
     use crate::live::pixfmt::{FrameLayout, PixelFormat};
     use crate::live::source::Pixels;
 
@@ -245,33 +258,58 @@ mod device {
                 .collect::<std::io::Result<_>>()
                 .with_context(|| format!("{}: cannot list formats", path.display()))?;
             let mut wanted = vec![PixelFormat::Yuyv, PixelFormat::Mjpeg, PixelFormat::Rgb24];
-            if w * h > 640 * 480 {
+            if w as u64 * h as u64 > 640 * 480 {
                 wanted.swap(0, 1);
             }
-            let chosen = wanted
+            // The device's own code (MJPG or JPEG) for each format we decode, preferred first.
+            let usable: Vec<(PixelFormat, [u8; 4])> = wanted
                 .into_iter()
-                .find(|f| {
+                .filter_map(|f| {
                     offered
                         .iter()
-                        .any(|o| PixelFormat::from_fourcc(o) == Some(*f))
+                        .find(|o| PixelFormat::from_fourcc(o) == Some(f))
+                        .map(|o| (f, *o))
                 })
-                .with_context(|| {
-                    let names: Vec<String> = offered
-                        .iter()
-                        .map(|o| String::from_utf8_lossy(o).into_owned())
-                        .collect();
-                    format!(
-                        "{}: offers {} but we decode only YUYV, MJPEG and RGB3",
-                        path.display(),
-                        names.join(", ")
-                    )
-                })?;
-            // Ask with the device's own code (MJPG or JPEG) for the chosen format.
-            let code = offered
+                .collect();
+            // A format that has the asked size beats a preferred one that does not.
+            let sizes: Vec<Option<Vec<(u32, u32)>>> = usable
                 .iter()
-                .copied()
-                .find(|o| PixelFormat::from_fourcc(o) == Some(chosen))
-                .unwrap_or(chosen.fourcc());
+                .map(|(_, code)| discrete_sizes(&dev, *code))
+                .collect();
+            let pick = (0..usable.len())
+                .find(|&i| sizes[i].as_ref().is_none_or(|s| s.contains(&(w, h))))
+                .unwrap_or(0);
+            let (_, code) = usable.get(pick).copied().with_context(|| {
+                let names: Vec<String> = offered
+                    .iter()
+                    .map(|o| String::from_utf8_lossy(o).into_owned())
+                    .collect();
+                format!(
+                    "{}: offers {} but we decode only YUYV, MJPEG and RGB3",
+                    path.display(),
+                    names.join(", ")
+                )
+            })?;
+            let fourcc_name = String::from_utf8_lossy(&code).into_owned();
+            // Drivers either adjust an unsupported size themselves (uvcvideo) or refuse it
+            // (v4l2loopback), so a size the camera does not list is replaced here by the
+            // nearest one it does, and the log says so.
+            let (w, h) = match &sizes[pick] {
+                Some(list) if !list.contains(&(w, h)) => match nearest_size(list, (w, h)) {
+                    Some((nw, nh)) => {
+                        let names: Vec<String> =
+                            list.iter().map(|(a, b)| format!("{a}x{b}")).collect();
+                        eprintln!(
+                            "note: camera {} offers no {w}x{h} {fourcc_name} (it offers {}); using {nw}x{nh}",
+                            path.display(),
+                            names.join(", ")
+                        );
+                        (nw, nh)
+                    }
+                    None => (w, h),
+                },
+                _ => (w, h),
+            };
             let asked = PixFormat::new(w, h, Fourcc::from_fourcc(code));
             let dev = dev.video_capture(asked).with_context(|| {
                 format!(
@@ -285,6 +323,12 @@ mod device {
             let fmt = dev.format();
             let (width, height, stride) = (fmt.width(), fmt.height(), fmt.bytes_per_line());
             let got = fmt.pixel_format().as_fourcc();
+            if (width, height) != (w, h) {
+                eprintln!(
+                    "note: camera {} gave {width}x{height} when asked for {w}x{h}; using {width}x{height}",
+                    path.display()
+                );
+            }
             let format = PixelFormat::from_fourcc(&got).with_context(|| {
                 format!(
                     "{}: driver switched to format {} which we cannot decode",
@@ -311,6 +355,11 @@ mod device {
                 layout,
                 fps,
             })
+        }
+
+        /// The negotiated frame size.
+        pub fn size(&self) -> (u32, u32) {
+            (self.layout.width, self.layout.height)
         }
 
         pub fn describe(&self) -> String {
@@ -341,6 +390,15 @@ mod device {
                 data,
                 layout: self.layout,
             })
+        }
+    }
+
+    /// The sizes a format lists one by one; None for a range (any size in it is taken)
+    /// or a driver that does not say.
+    fn discrete_sizes(dev: &Device, code: [u8; 4]) -> Option<Vec<(u32, u32)>> {
+        match dev.frame_sizes(Fourcc::from_fourcc(code)).ok()? {
+            FrameSizes::Discrete(v) => Some(v.iter().map(|s| (s.width(), s.height())).collect()),
+            _ => None,
         }
     }
 
@@ -395,6 +453,9 @@ mod device {
                 path.display()
             )
         }
+        pub fn size(&self) -> (u32, u32) {
+            (0, 0)
+        }
         pub fn describe(&self) -> String {
             String::new()
         }
@@ -415,6 +476,16 @@ mod tests {
         assert_eq!(secs, [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn nearest_size_is_uvcvideos_choice() {
+        let offered = [(160, 120), (320, 240), (1280, 720)];
+        assert_eq!(nearest_size(&offered, (640, 480)), Some((320, 240)));
+        assert_eq!(nearest_size(&offered, (1920, 1080)), Some((1280, 720)));
+        assert_eq!(nearest_size(&offered, (100, 80)), Some((160, 120)));
+        assert_eq!(nearest_size(&offered, (320, 240)), Some((320, 240)));
+        assert_eq!(nearest_size(&[], (320, 240)), None);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Stats {
     pub inferred: AtomicU64,
     pub infer_us: AtomicU64,
     pub errors: AtomicU64,
+    /// Camera frames that did not decode (corrupt or cut-short MJPEG), skipped.
+    pub skipped: AtomicU64,
 }
 
 /// State shared by the three threads.
@@ -44,6 +46,10 @@ pub struct Shared {
     pub stats: Stats,
     pub captured: Mailbox<Frame>,
     pub stylized: Mailbox<Stylized>,
+    /// When the inference thread last showed life, in ms after `epoch` (the watchdog's
+    /// input: see `watchdog`).
+    epoch: Instant,
+    heartbeat_ms: AtomicU64,
 }
 
 impl Shared {
@@ -55,7 +61,18 @@ impl Shared {
             stats: Stats::default(),
             captured: Mailbox::default(),
             stylized: Mailbox::default(),
+            epoch: Instant::now(),
+            heartbeat_ms: AtomicU64::new(0),
         })
+    }
+    /// The inference thread is alive (called between frames, never inside one).
+    pub fn inference_heartbeat(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.heartbeat_ms.store(ms, Ordering::Relaxed);
+    }
+    pub fn since_inference_heartbeat(&self) -> Duration {
+        let beat = Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(beat)
     }
     pub fn controls(&self) -> Controls {
         self.controls
@@ -129,7 +146,18 @@ pub fn infer_loop(
     let mut done_version = u64::MAX;
     let mut warn = Throttle::new(Duration::from_secs(10));
     let mut decode_warn = Throttle::new(Duration::from_secs(10));
+    // Fault injection for the watchdog test: after N frames, block like a call that
+    // never returns from a driver (ignores `stop` too).
+    let stall_after: Option<u64> = std::env::var("STYLECAST_TEST_STALL_INFERENCE_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
     while !shared.stopping() {
+        shared.inference_heartbeat();
+        if stall_after.is_some_and(|n| shared.stats.inferred.load(Ordering::Relaxed) >= n) {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         let controls = shared.controls();
         let reuse = controls.frozen && held.is_some();
         if reuse && controls.version == done_version {
@@ -144,9 +172,9 @@ pub fn infer_loop(
                 Ok(img) => held = Some((img, frame.captured, frame.card)),
                 Err(e) => {
                     // A corrupt camera frame now and then is normal; skip it.
-                    shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    let n = shared.stats.skipped.fetch_add(1, Ordering::Relaxed) + 1;
                     if decode_warn.ready() {
-                        eprintln!("warning: frame skipped: {e:#}");
+                        eprintln!("warning: camera frame skipped ({n} so far): {e:#}");
                     }
                     continue;
                 }

@@ -139,6 +139,13 @@ pub fn mjpeg_to_rgb(data: &[u8]) -> Result<RgbImage> {
         owned = with_default_huffman_tables(data);
         &owned
     };
+    // A frame cut short on the bus still decodes, its missing rows grey: not a picture.
+    if !stylecast::io::jpeg_end::jpeg_is_complete(bytes) {
+        bail!(
+            "MJPEG frame is cut short: no end-of-image marker ({} bytes)",
+            data.len()
+        );
+    }
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
         .context("MJPEG frame does not decode")?;
     Ok(img.to_rgb8())
@@ -339,6 +346,16 @@ mod tests {
         let a = mjpeg_to_rgb(&full).unwrap();
         let b = mjpeg_to_rgb(&stripped).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn mjpeg_cut_short_is_an_error() {
+        let img = RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 7]));
+        let full = strip_dht(&jpeg(&img));
+        assert!(mjpeg_to_rgb(&full).is_ok());
+        let cut = &full[..full.len() * 2 / 3];
+        let err = mjpeg_to_rgb(cut).unwrap_err();
+        assert!(format!("{err}").contains("cut short"), "{err}");
     }
 
     #[test]

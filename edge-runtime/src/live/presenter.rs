@@ -14,6 +14,7 @@ use super::compose::{Compositor, ViewMode};
 use super::cycle::StyleCycler;
 use super::pipeline::{Shared, Stylized};
 use super::record::{save_snapshot, FrameWriter};
+use super::watchdog::Notifier;
 
 /// How long the cross-fade of `--cycle` lasts.
 const FADE: Duration = Duration::from_millis(800);
@@ -106,6 +107,8 @@ pub struct Presenter {
     rate: RateMeter,
     mark: LogMark,
     toast: Option<(String, Instant)>,
+    /// systemd's READY/WATCHDOG notifications, when started as a notify service.
+    notifier: Option<Notifier>,
 }
 
 impl Presenter {
@@ -152,7 +155,15 @@ impl Presenter {
                 latency_ms: 0.0,
             },
             toast: None,
+            notifier: Notifier::from_env(),
         })
+    }
+
+    /// Tells systemd (when it listens) that the run is ending.
+    pub fn notify_stopping(&self) {
+        if let Some(n) = &self.notifier {
+            n.stopping();
+        }
     }
 
     /// Waits up to `wait` for a new frame and composes it. True when the picture changed
@@ -160,6 +171,9 @@ impl Presenter {
     pub fn poll(&mut self, wait: Duration) -> bool {
         let now = Instant::now();
         self.tick(now);
+        if let Some(n) = &mut self.notifier {
+            n.tick(&self.shared);
+        }
         if let Some(f) = self.shared.stylized.take_timeout(wait) {
             let now = Instant::now();
             self.shown += 1;
@@ -270,15 +284,17 @@ impl Presenter {
             0.0
         };
         let errors = s.errors.load(Ordering::Relaxed);
+        let skipped = s.skipped.load(Ordering::Relaxed);
         format!(
-            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}",
+            "summary: frames {}, seconds {:.2}, fps {:.2}, mean inference {:.1} ms, mean latency {:.1} ms, dropped {}{}{}",
             self.shown,
             self.started.elapsed().as_secs_f64(),
             fps,
             infer_ms,
             latency,
             self.shared.dropped(),
-            if errors > 0 { format!(", inference errors {errors}") } else { String::new() }
+            if errors > 0 { format!(", inference errors {errors}") } else { String::new() },
+            if skipped > 0 { format!(", skipped {skipped} bad camera frames") } else { String::new() }
         )
     }
 
