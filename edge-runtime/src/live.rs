@@ -12,6 +12,7 @@ mod compose;
 mod cycle;
 pub(crate) mod display;
 pub(crate) mod kiosk;
+mod library;
 mod mailbox;
 pub(crate) mod overlay;
 mod pipeline;
@@ -35,6 +36,7 @@ use stylecast::Stylizer;
 
 use camera::CameraSource;
 use display::WindowDisplay;
+use library::Library;
 use pipeline::{Controls, Shared};
 use presenter::{Presenter, PresenterConfig};
 pub use settings::LiveSettings;
@@ -93,14 +95,15 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
 
     let device = stylecast::parse_device(&s.device)?;
     let model_paths = s.models.paths()?;
-    let styles = model_paths
-        .iter()
-        .map(|p| {
-            Stylizer::load(p, &device, s.precision)
-                .with_context(|| format!("{}: cannot load model", p.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let loaded = library::load_all(&model_paths, &device, s.precision)?;
+    let styles: Vec<Arc<Stylizer>> = loaded.iter().map(|(_, st)| st.clone()).collect();
     let style_names: Vec<String> = styles.iter().map(|s| s.meta().style.clone()).collect();
+    // A models folder is watched: styles copied in, replaced or removed while running.
+    let watcher = s
+        .models
+        .folder()
+        .map(|dir| library::Watcher::new(&dir, device.clone(), s.precision, &loaded, s.quiet));
+    let library = Library::new(styles.clone());
 
     let source = open_source(s)?;
 
@@ -149,6 +152,7 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         shared.clone(),
         PresenterConfig {
             style_names,
+            library: Some(library.clone()),
             output: plan.output.clone().map(|o| (o, s.every)),
             snapshot_dir: plan.output.clone().unwrap_or_else(|| PathBuf::from(".")),
             cycle: s.cycle,
@@ -174,8 +178,16 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
     let infer = spawn_stage("inference", &shared, {
         let shared = shared.clone();
         let (size, opts) = (s.infer_size, s.stylize);
-        move || pipeline::infer_loop(styles, size, opts, shared)
+        let library = library.clone();
+        move || pipeline::infer_loop(library, size, opts, shared)
     })?;
+    let watch = match watcher {
+        Some(w) => Some(spawn_stage("models", &shared, {
+            let (shared, library) = (shared.clone(), library.clone());
+            move || library::watch_loop(w, library, || shared.stopping())
+        })?),
+        None => None,
+    };
 
     let result = match window {
         Some(mut w) => w.run(&mut presenter),
@@ -192,7 +204,9 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
     // Both stages notice `stop` within one frame or one capture timeout; a stage stuck
     // in a driver call is left behind rather than holding the exit forever.
     let deadline = std::time::Instant::now() + STAGE_STOP_WAIT;
-    for (name, stage) in [("inference", infer), ("capture", capture)] {
+    let mut stages = vec![("inference", infer), ("capture", capture)];
+    stages.extend(watch.map(|w| ("models", w)));
+    for (name, stage) in stages {
         while !stage.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }

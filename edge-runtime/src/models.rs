@@ -24,6 +24,15 @@ impl ModelChoice {
         }
     }
 
+    /// The folder the models come from, when they come from one (what live mode watches).
+    pub fn folder(&self) -> Option<PathBuf> {
+        match self {
+            Self::File(_) => None,
+            Self::Folder(d) => Some(d.clone()),
+            Self::Shipped => default_models_dir(),
+        }
+    }
+
     /// The model files, at least one.
     pub fn paths(&self) -> Result<Vec<PathBuf>> {
         let dir = match self {

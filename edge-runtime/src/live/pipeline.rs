@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use stylecast::{StylizeOptions, Stylizer};
+use stylecast::StylizeOptions;
+
+use super::library::Library;
 
 use super::mailbox::Mailbox;
 use super::scale::resize_rgb;
@@ -136,7 +138,7 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, shared: Arc<Shared>) {
 /// already uses every core for one forward pass). `opts` are the run's stylize options;
 /// strength and colours come from the controls, which the viewer changes.
 pub fn infer_loop(
-    styles: Vec<Stylizer>,
+    library: Arc<Library>,
     infer_size: (u32, u32),
     opts: StylizeOptions,
     shared: Arc<Shared>,
@@ -200,6 +202,9 @@ pub fn infer_loop(
             continue;
         }
         let input = resize_rgb(image, infer_size.0, infer_size.1);
+        // Taken per frame: a reloaded style set applies from the next frame on.
+        let styles = library.current();
+        let styles = &styles.styles;
         let style = controls.style.min(styles.len() - 1);
         let opts = StylizeOptions {
             strength: controls.strength,

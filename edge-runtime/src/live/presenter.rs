@@ -12,6 +12,7 @@ use image::RgbImage;
 
 use super::compose::{Compositor, ViewMode};
 use super::cycle::StyleCycler;
+use super::library::Library;
 use super::pipeline::{Shared, Stylized};
 use super::record::{save_snapshot, FrameWriter};
 use super::watchdog::Notifier;
@@ -75,6 +76,8 @@ struct LogMark {
 
 pub struct PresenterConfig {
     pub style_names: Vec<String>,
+    /// The live style set, when it can change while running (a watched models folder).
+    pub library: Option<Arc<Library>>,
     pub output: Option<(PathBuf, u64)>,
     pub snapshot_dir: PathBuf,
     pub cycle: Option<f64>,
@@ -86,6 +89,10 @@ pub struct PresenterConfig {
 pub struct Presenter {
     shared: Arc<Shared>,
     style_names: Vec<String>,
+    library: Option<Arc<Library>>,
+    /// The style set version `style_names` is of.
+    styles_version: u64,
+    cycle: Option<f64>,
     compositor: Compositor,
     writer: Option<FrameWriter>,
     snapshot_dir: PathBuf,
@@ -125,6 +132,9 @@ impl Presenter {
         Ok(Self {
             shared,
             style_names: cfg.style_names,
+            library: cfg.library,
+            styles_version: 0,
+            cycle: cfg.cycle,
             compositor: Compositor::new(FADE),
             writer,
             snapshot_dir: cfg.snapshot_dir,
@@ -170,6 +180,7 @@ impl Presenter {
     /// (a new frame, or a step of a cross-fade).
     pub fn poll(&mut self, wait: Duration) -> bool {
         let now = Instant::now();
+        self.follow_library();
         self.tick(now);
         if let Some(n) = &mut self.notifier {
             n.tick(&self.shared);
@@ -308,6 +319,31 @@ impl Presenter {
 
     pub fn aspect(&self) -> f64 {
         self.aspect
+    }
+
+    /// Takes up a reloaded style set: the names, the current style kept by name where it
+    /// is still there, and style cycling once there is more than one.
+    fn follow_library(&mut self) {
+        let Some(set) = self.library.as_ref().map(|l| l.current()) else {
+            return;
+        };
+        if set.version == self.styles_version {
+            return;
+        }
+        let cur = self.shared.controls().style;
+        let name = self.style_names.get(cur).cloned();
+        let keep = name
+            .and_then(|n| set.names.iter().position(|m| *m == n))
+            .unwrap_or(cur.min(set.names.len().saturating_sub(1)));
+        self.style_names = set.names.clone();
+        self.styles_version = set.version;
+        self.shared.update_controls(|c| c.style = keep);
+        if self.style_names.len() < 2 {
+            self.cycler = None;
+        } else if self.cycler.is_none() {
+            self.cycler = self.cycle.map(StyleCycler::new);
+        }
+        self.say(format!("styles reloaded: {}", self.style_names.len()));
     }
 
     fn style_label(&self) -> String {
@@ -464,6 +500,7 @@ mod tests {
             shared.clone(),
             PresenterConfig {
                 style_names: (0..n).map(|i| format!("s{i}")).collect(),
+                library: None,
                 output: None,
                 snapshot_dir: dir.to_path_buf(),
                 cycle: None,

@@ -1,0 +1,255 @@
+//! The styles of a live run, kept current while it runs: with a models folder, a watcher
+//! thread notices a style copied in, replaced or removed, loads it beside the running
+//! network and hands the inference thread the new set between two frames, so a kiosk
+//! picks up new styles without a restart and without a gap in the picture.
+//!
+//! A file is loaded once its size and modification time have held still for one scan (a
+//! copy in progress is left alone); a file that does not load is skipped with a log line
+//! and tried again when it changes. A folder that ends up with nothing loadable keeps the
+//! last good styles.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Result};
+use stylecast::{Precision, Stylizer};
+
+/// How often the folder is looked at.
+pub const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// One version of the style list.
+pub struct StyleSet {
+    pub styles: Vec<Arc<Stylizer>>,
+    pub names: Vec<String>,
+    /// Bumped on every change; the presenter follows it.
+    pub version: u64,
+}
+
+impl StyleSet {
+    fn new(styles: Vec<Arc<Stylizer>>, version: u64) -> Self {
+        let names = styles.iter().map(|s| s.meta().style.clone()).collect();
+        Self {
+            styles,
+            names,
+            version,
+        }
+    }
+}
+
+/// The current style set, shared by the watcher (writes), inference and display (read).
+pub struct Library {
+    current: Mutex<Arc<StyleSet>>,
+}
+
+impl Library {
+    pub fn new(styles: Vec<Arc<Stylizer>>) -> Arc<Self> {
+        Arc::new(Self {
+            current: Mutex::new(Arc::new(StyleSet::new(styles, 0))),
+        })
+    }
+
+    /// The set to use now (cheap: an `Arc` clone).
+    pub fn current(&self) -> Arc<StyleSet> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, styles: Vec<Arc<Stylizer>>) -> Arc<StyleSet> {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        *cur = Arc::new(StyleSet::new(styles, cur.version + 1));
+        cur.clone()
+    }
+}
+
+/// Loads every model of `paths`, skipping (with a warning) those that do not load; fails
+/// only when none does. One bad file must not keep a kiosk from starting.
+pub fn load_all(
+    paths: &[PathBuf],
+    device: &candle_core::Device,
+    precision: Precision,
+) -> Result<Vec<(PathBuf, Arc<Stylizer>)>> {
+    let mut styles = Vec::new();
+    let mut failed = Vec::new();
+    for p in paths {
+        match Stylizer::load(p, device, precision) {
+            Ok(s) => styles.push((p.clone(), Arc::new(s))),
+            Err(e) => {
+                eprintln!("warning: {}: cannot load model, skipped: {e}", p.display());
+                failed.push(format!("{}: {e}", p.display()));
+            }
+        }
+    }
+    if styles.is_empty() {
+        bail!("no model could be loaded:\n  {}", failed.join("\n  "));
+    }
+    Ok(styles)
+}
+
+/// What the watcher knows of one file.
+#[derive(Clone)]
+enum Entry {
+    /// Seen with this stamp, not yet loaded (it may still be being copied).
+    Settling(Stamp),
+    Loaded(Stamp, Arc<Stylizer>),
+    /// Did not load with this stamp; tried again when the stamp changes.
+    Failed(Stamp),
+}
+
+impl Entry {
+    fn stamp(&self) -> Stamp {
+        match self {
+            Entry::Settling(s) | Entry::Loaded(s, _) | Entry::Failed(s) => *s,
+        }
+    }
+}
+
+type Stamp = (u64, Option<SystemTime>);
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+/// Watches `dir` and publishes each change of its loadable models; returns when `stop`
+/// says so. `initial` are the files already loaded at start, in `paths` order.
+pub struct Watcher {
+    dir: PathBuf,
+    device: candle_core::Device,
+    precision: Precision,
+    entries: BTreeMap<PathBuf, Entry>,
+    /// The loaded files of the published set, to publish only real changes.
+    published: Vec<(PathBuf, Stamp)>,
+    said_empty: bool,
+    quiet: bool,
+}
+
+impl Watcher {
+    pub fn new(
+        dir: &Path,
+        device: candle_core::Device,
+        precision: Precision,
+        initial: &[(PathBuf, Arc<Stylizer>)],
+        quiet: bool,
+    ) -> Self {
+        let mut entries = BTreeMap::new();
+        let mut published = Vec::new();
+        for (p, s) in initial {
+            if let Some(st) = stamp(p) {
+                entries.insert(p.clone(), Entry::Loaded(st, s.clone()));
+                published.push((p.clone(), st));
+            }
+        }
+        Self {
+            dir: dir.to_path_buf(),
+            device,
+            precision,
+            entries,
+            published,
+            said_empty: false,
+            quiet,
+        }
+    }
+
+    /// One look at the folder; publishes to `library` when the loadable set changed.
+    pub fn scan(&mut self, library: &Library) {
+        let files = match stylecast::io::model_file::models_in(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                if !self.said_empty {
+                    eprintln!(
+                        "warning: {}: cannot read the models folder ({e}); keeping the last good styles",
+                        self.dir.display()
+                    );
+                    self.said_empty = true;
+                }
+                return;
+            }
+        };
+        let mut next = BTreeMap::new();
+        for f in files {
+            let Some(now) = stamp(&f) else { continue };
+            let entry = match self.entries.remove(&f) {
+                Some(e) if e.stamp() != now => Entry::Settling(now),
+                Some(Entry::Settling(_)) => self.load(&f, now),
+                Some(e) => e,
+                None => Entry::Settling(now),
+            };
+            next.insert(f, entry);
+        }
+        self.entries = next;
+        let loaded: Vec<(PathBuf, Stamp, Arc<Stylizer>)> = self
+            .entries
+            .iter()
+            .filter_map(|(p, e)| match e {
+                Entry::Loaded(st, s) => Some((p.clone(), *st, s.clone())),
+                _ => None,
+            })
+            .collect();
+        // Files still settling are left for the next scan before deciding what changed.
+        if self
+            .entries
+            .values()
+            .any(|e| matches!(e, Entry::Settling(_)))
+        {
+            return;
+        }
+        let keys: Vec<(PathBuf, Stamp)> =
+            loaded.iter().map(|(p, st, _)| (p.clone(), *st)).collect();
+        if keys == self.published {
+            return;
+        }
+        if loaded.is_empty() {
+            if !self.said_empty {
+                eprintln!(
+                    "warning: {}: no loadable model left; keeping the last good styles",
+                    self.dir.display()
+                );
+                self.said_empty = true;
+            }
+            return;
+        }
+        self.said_empty = false;
+        let set = library.publish(loaded.into_iter().map(|(_, _, s)| s).collect());
+        self.published = keys;
+        if !self.quiet {
+            eprintln!(
+                "styles reloaded from {}: {} [{}]",
+                self.dir.display(),
+                set.names.len(),
+                set.names.join(", ")
+            );
+        }
+    }
+
+    fn load(&self, f: &Path, st: Stamp) -> Entry {
+        match Stylizer::load(f, &self.device, self.precision) {
+            Ok(s) => Entry::Loaded(st, Arc::new(s)),
+            Err(e) => {
+                eprintln!(
+                    "warning: {}: cannot load model, skipped until it changes: {e}",
+                    f.display()
+                );
+                Entry::Failed(st)
+            }
+        }
+    }
+}
+
+/// The watcher thread's body: scans every `SCAN_EVERY` until `stopping()` says so.
+pub fn watch_loop(mut w: Watcher, library: Arc<Library>, stopping: impl Fn() -> bool) {
+    while !stopping() {
+        // Short sleeps: the run's end is noticed at once.
+        let t = std::time::Instant::now();
+        while t.elapsed() < SCAN_EVERY {
+            if stopping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        w.scan(&library);
+    }
+}
