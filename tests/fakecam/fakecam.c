@@ -18,6 +18,8 @@
  *   FAKECAM_UNPLUG_AFTER  unplug after N delivered frames: poll gives POLLERR, ioctls
  *                         ENODEV, open ENOENT, and the node leaves the /dev listing
  *   FAKECAM_REPLUG_MS     plug back in this many ms after the unplug (default: never)
+ *   FAKECAM_UNPLUG_REPEAT "1": after each replug, unplug again after another UNPLUG_AFTER
+ *                         frames (the soak bench, scripts/soak-kiosk.sh)
  *   FAKECAM_GARBAGE_EVERY every Nth MJPEG frame is garbage (alternately random bytes and
  *                         a JPEG cut in half)
  *   FAKECAM_STALL         "1": streams but never delivers a frame
@@ -86,6 +88,8 @@ static FILE *log_file;
 
 static int plugged = 1, unplug_done;
 static int64_t unplugged_at_us;
+static int unplug_repeat;
+static uint64_t frames_at_plug;
 static uint64_t frames_delivered, qbuf_counter;
 static struct session sessions[MAX_SESSIONS];
 static DIR *listed_dirs[MAX_DIRS];
@@ -178,6 +182,7 @@ __attribute__((constructor)) static void fakecam_init(void) {
     }
     if (getenv("FAKECAM_UNPLUG_AFTER")) unplug_after = atol(getenv("FAKECAM_UNPLUG_AFTER"));
     if (getenv("FAKECAM_REPLUG_MS")) replug_ms = atol(getenv("FAKECAM_REPLUG_MS"));
+    unplug_repeat = getenv("FAKECAM_UNPLUG_REPEAT") && !strcmp(getenv("FAKECAM_UNPLUG_REPEAT"), "1");
     if (getenv("FAKECAM_GARBAGE_EVERY")) garbage_every = atol(getenv("FAKECAM_GARBAGE_EVERY"));
     stall = getenv("FAKECAM_STALL") && !strcmp(getenv("FAKECAM_STALL"), "1");
     if (getenv("FAKECAM_LOG")) log_file = fopen(getenv("FAKECAM_LOG"), "a");
@@ -200,9 +205,14 @@ static void unplug(void) {
 static void check_plug(void) {
     if (!plugged && replug_ms >= 0 && now_us() - unplugged_at_us >= replug_ms * 1000) {
         plugged = 1;
+        if (unplug_repeat) {
+            unplug_done = 0;
+            frames_at_plug = frames_delivered;
+        }
         logf_("replug");
     }
-    if (plugged && !unplug_done && unplug_after >= 0 && (long)frames_delivered >= unplug_after)
+    if (plugged && !unplug_done && unplug_after >= 0 &&
+        (long)(frames_delivered - frames_at_plug) >= unplug_after)
         unplug();
 }
 

@@ -111,6 +111,8 @@ pub struct Presenter {
     shown: u64,
     latency_ms_total: f64,
     last_latency_ms: f64,
+    /// The stalest frame shown since the last log line.
+    interval_max_latency_ms: f64,
     rate: RateMeter,
     mark: LogMark,
     toast: Option<(String, Instant)>,
@@ -152,6 +154,7 @@ impl Presenter {
             shown: 0,
             latency_ms_total: 0.0,
             last_latency_ms: 0.0,
+            interval_max_latency_ms: 0.0,
             rate: RateMeter {
                 times: VecDeque::new(),
             },
@@ -192,6 +195,7 @@ impl Presenter {
             self.last_shown = Some(now);
             self.last_latency_ms = now.duration_since(f.captured).as_secs_f64() * 1e3;
             self.latency_ms_total += self.last_latency_ms;
+            self.interval_max_latency_ms = self.interval_max_latency_ms.max(self.last_latency_ms);
             self.rate.push(now);
             let (w, h) = f.source_size;
             self.aspect = w.max(1) as f64 / h.max(1) as f64;
@@ -229,6 +233,7 @@ impl Presenter {
                 eprintln!("{}", self.log_line(now));
             }
             self.mark = self.mark_now(now);
+            self.interval_max_latency_ms = 0.0;
         }
     }
 
@@ -262,11 +267,12 @@ impl Presenter {
             0.0
         };
         format!(
-            "live: {:.1} fps, source {:.1} fps, inference {:.0} ms, latency {:.0} ms, dropped {} (total {}), style {}",
+            "live: {:.1} fps, source {:.1} fps, inference {:.0} ms, latency {:.0} ms (max {:.0}), dropped {} (total {}), style {}",
             frames as f64 / secs,
             (b.captured - a.captured) as f64 / secs,
             infer_ms,
             latency,
+            self.interval_max_latency_ms,
             b.dropped - a.dropped,
             b.dropped,
             self.style_label()

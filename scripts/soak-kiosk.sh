@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The kiosk soak (issue 25 item 5; a bench, not a CI test): edge-runtime on the fake webcam
+# (tests/fakecam, preloaded) for an hour, styles cycled every 10 s, the camera unplugged and
+# replugged every few minutes, a style hot-reloaded (replaced, added, removed) every few
+# minutes. It samples the resident memory every 5 s and reads fps, inference time and frame
+# latency (mean and max) from the runtime's 10-second log lines, then plots them
+# (soak.png) and checks: RSS flat within 5% after warm-up, and no frame staler than two
+# inference times.
+#
+#   scripts/soak-kiosk.sh [MINUTES (60)] [OUT (target/soak)]
+#   env: INFER_SIZE (160x120), UNPLUG_FRAMES (5400: 3 min at 30 fps), RELOAD_SECONDS (420),
+#        WARMUP_MINUTES (5), BIN (target/release/edge-runtime, built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINUTES="${1:-60}"
+OUT="$(realpath -m "${2:-target/soak}")"
+INFER_SIZE="${INFER_SIZE:-160x120}"
+UNPLUG_FRAMES="${UNPLUG_FRAMES:-5400}"
+RELOAD_SECONDS="${RELOAD_SECONDS:-420}"
+WARMUP_MINUTES="${WARMUP_MINUTES:-5}"
+BIN="${BIN:-target/release/edge-runtime}"
+[ -x "$BIN" ] || cargo build --release -p edge-runtime
+rm -rf "$OUT" && mkdir -p "$OUT/models" "$OUT/frames"
+cc -shared -fPIC -O2 -o "$OUT/fakecam.so" tests/fakecam/fakecam.c -ldl -lpthread
+cp models/*.safetensors "$OUT/models/"
+
+LD_PRELOAD="$OUT/fakecam.so" FAKECAM_PATH=/dev/video42 FAKECAM_FPS=30 \
+FAKECAM_UNPLUG_AFTER="$UNPLUG_FRAMES" FAKECAM_REPLUG_MS=3000 FAKECAM_UNPLUG_REPEAT=1 \
+FAKECAM_LOG="$OUT/fakecam.log" \
+  "$BIN" --camera /dev/video42 --camera-size 320x240 --models "$OUT/models" --cycle 10 \
+  --infer-size "$INFER_SIZE" --headless --output "$OUT/frames" --every 1000000 \
+  2> "$OUT/runtime.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+echo "soak: edge-runtime pid $PID for $MINUTES min, output in $OUT"
+
+start=$(date +%s); end=$((start + MINUTES * 60)); next_reload=$((start + RELOAD_SECONDS)); k=0
+echo "t_s,rss_kb" > "$OUT/rss.csv"
+while [ "$(date +%s)" -lt "$end" ]; do
+  kill -0 $PID 2>/dev/null || { echo "soak: the runtime died; see $OUT/runtime.log" >&2; exit 1; }
+  now=$(date +%s)
+  echo "$((now - start)),$(awk '/^VmRSS/ {print $2}' /proc/$PID/status)" >> "$OUT/rss.csv"
+  if [ "$now" -ge "$next_reload" ]; then
+    # In turn: replace a style with another painting, add a fifth, remove it again.
+    case $((k % 3)) in
+      0) cp models/the_scream.safetensors "$OUT/models/the_great_wave.safetensors.tmp"
+         mv "$OUT/models/the_great_wave.safetensors.tmp" "$OUT/models/the_great_wave.safetensors" ;;
+      1) cp models/composition_vii.safetensors "$OUT/models/zz_extra.safetensors" ;;
+      2) rm -f "$OUT/models/zz_extra.safetensors"
+         cp models/the_great_wave.safetensors "$OUT/models/the_great_wave.safetensors" ;;
+    esac
+    echo "$((now - start)) reload $k" >> "$OUT/reloads.log"
+    k=$((k + 1)); next_reload=$((now + RELOAD_SECONDS))
+  fi
+  sleep 5
+done
+kill -TERM $PID; wait $PID || true; trap - EXIT
+python3 scripts/soak_plot.py "$OUT" --warmup-minutes "$WARMUP_MINUTES"
