@@ -3,7 +3,8 @@
 
 Called by tests/tests/onnx.rs with a manifest (JSON) that lists cases:
   {"name", "onnx", "input": .npy (float32 NCHW, [0, 255]),
-   "want": .npy, the library's float output, compared as max|d| / max|want| <= "rel_tol",
+   "want": .npy, the library's float output (or "want_from"'s), compared as
+           max|d| / max|want| <= "rel_tol",
    "psnr_min": instead of rel_tol (f16 files), the PSNR in dB against "want",
    "png": edge-runtime's output for the same input, "png_levels": the largest difference
           of onnxruntime's rounded output from it,
@@ -71,7 +72,8 @@ def main():
             report(p >= c["psnr_min"], f"{name}: onnxruntime {inp.type} PSNR {p:.1f} dB (>= {c['psnr_min']})")
         else:
             r = rel(got, want)
-            report(r <= c["rel_tol"], f"{name}: onnxruntime vs stylecast relative {r:.2e} (<= {c['rel_tol']:.0e})")
+            by = c.get("want_from", "stylecast")
+            report(r <= c["rel_tol"], f"{name}: onnxruntime vs {by} relative {r:.2e} (<= {c['rel_tol']:.0e})")
         if "png" in c:
             png = png_nchw(c["png"])
             d = levels(got, png)

@@ -290,8 +290,8 @@ fn onnxruntime_and_opencv_match_edge_runtime() {
     write_npy(&y, &io["output"].clamp(0f32, 255f32).unwrap());
     let conf = d.join("0_model").join("plain.onnx");
     cases.push(serde_json::json!({
-        "name": "conformance input vs PyTorch", "onnx": conf, "input": x, "want": y,
-        "rel_tol": 1e-4,
+        "name": "conformance input", "onnx": conf, "input": x, "want": y,
+        "want_from": "PyTorch", "rel_tol": 1e-4,
     }));
     // --f16: onnxruntime takes it; f16 arithmetic stays above 40 dB of the f32 output.
     let f16 = d.join("f16.onnx");
