@@ -52,8 +52,14 @@ pub enum Command {
     /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
     CheckDevice(CheckDeviceArgs),
     /// Re-save a model, e.g. as an f16 copy for devices, or turn a training checkpoint into a
-    /// model (a run's current state, without finishing it).
+    /// model (a run's current state, without finishing it); with --onnx, write an ONNX file
+    /// for onnxruntime, OpenCV or TensorRT (docs/onnx.md), e.g. `host-train export --onnx
+    /// models/starry_night.safetensors starry_night.onnx --with-border-pad`.
     Export(ExportArgs),
+    /// Read the weights of a pytorch/examples fast_neural_style ONNX file (`neural_style eval
+    /// --export_onnx`) or of one `export --onnx` wrote, into a stylecast model, e.g.
+    /// `host-train import-onnx candy.onnx models/candy.safetensors --style candy`.
+    ImportOnnx(ImportOnnxArgs),
     /// Draw the loss curves of a run, finished or still going: one panel per loss, per-step
     /// values faint, a moving median bold, each on its own (linear or log) scale. E.g.
     /// `host-train plot models/starry_night.run`.
@@ -183,6 +189,34 @@ pub struct ExportArgs {
     /// Store f32 weights.
     #[arg(long)]
     pub f32: bool,
+    /// Write an ONNX file (opset 13: Conv, InstanceNormalization, Pad, Resize, Relu, Add,
+    /// Clip) instead of a stylecast model: NCHW RGB in [0, 255], any height and width
+    /// (multiples of 4 unless --with-border-pad is given). --f16 makes its weights, input
+    /// and output f16.
+    #[arg(long)]
+    pub onnx: bool,
+    /// Put edge-runtime's border pad in the ONNX file: N pixels mirrored onto every side
+    /// (and up to a multiple of 4) before the network, cropped off after, so the file gives
+    /// what edge-runtime gives with --border-pad N, at any size. Without N: edge-runtime's
+    /// default (32).
+    #[arg(long, requires = "onnx", value_name = "N", num_args = 0..=1,
+          default_missing_value = host_train::onnx::export::DEFAULT_BORDER_PAD_ARG,
+          value_parser = clap::value_parser!(u32).range(0..=host_train::onnx::export::MAX_BORDER_PAD as i64))]
+    pub with_border_pad: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportOnnxArgs {
+    /// The .onnx file.
+    pub input: PathBuf,
+    /// The .safetensors model to write.
+    pub output: PathBuf,
+    /// Style name stored in the model's metadata.
+    #[arg(long)]
+    pub style: String,
+    /// Write f16 weights (half the size) instead of f32.
+    #[arg(long)]
+    pub f16: bool,
 }
 
 #[derive(Args, Debug)]

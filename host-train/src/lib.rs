@@ -14,6 +14,7 @@ pub mod hub;
 pub mod log;
 pub mod loss;
 pub mod model;
+pub mod onnx;
 pub mod options;
 pub mod plot;
 pub mod stability;

@@ -15,7 +15,9 @@ use clap::Parser;
 use host_train::train::{prepare, train, Outcome, RunFolder};
 use stylecast::ModelFile;
 
-use cli::{CheckDeviceArgs, Cli, Command, ExportArgs, ImportTorchArgs, PlotArgs, TrainRun};
+use cli::{
+    CheckDeviceArgs, Cli, Command, ExportArgs, ImportOnnxArgs, ImportTorchArgs, PlotArgs, TrainRun,
+};
 
 fn main() -> Result<()> {
     stylecast::tune_malloc();
@@ -26,6 +28,7 @@ fn main() -> Result<()> {
         Command::Eval(a) => host_train::eval::run(&a.into()),
         Command::CheckDevice(a) => check_device(a),
         Command::Export(a) => export(a),
+        Command::ImportOnnx(a) => import_onnx(a),
         Command::Plot(a) => plot(a),
     }
 }
@@ -129,6 +132,26 @@ fn export(a: ExportArgs) -> Result<()> {
     } else {
         ModelFile::load(&a.input, &Device::Cpu)?
     };
+    if a.onnx {
+        let opts = host_train::onnx::ExportOptions {
+            f16: a.f16,
+            border_pad: a.with_border_pad,
+        };
+        host_train::onnx::export(&m, &opts, &a.output)?;
+        let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+        let border = match a.with_border_pad {
+            Some(b) => format!("border pad {b}, any size"),
+            None => "no border pad, sides multiples of 4".into(),
+        };
+        println!(
+            "wrote {} (ONNX opset {}, {}, {border}, {:.1} MB)",
+            a.output.display(),
+            host_train::onnx::export::OPSET,
+            if a.f16 { "f16" } else { "f32" },
+            size as f64 / 1e6
+        );
+        return Ok(());
+    }
     let m = m.to_dtype(if a.f16 { DType::F16 } else { DType::F32 })?;
     m.save(&a.output)?;
     let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
@@ -137,6 +160,21 @@ fn export(a: ExportArgs) -> Result<()> {
         a.output.display(),
         m.dtype(),
         size as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn import_onnx(a: ImportOnnxArgs) -> Result<()> {
+    let m = host_train::onnx::import(&a.input, &a.style)?;
+    let m = if a.f16 { m.to_dtype(DType::F16)? } else { m };
+    m.save(&a.output)?;
+    let [c1, c2, c3] = m.meta.config.channels;
+    println!(
+        "imported {} -> {} ({:?}; channels {c1}/{c2}/{c3}, {} residual blocks)",
+        a.input.display(),
+        a.output.display(),
+        m.dtype(),
+        m.meta.config.residual_blocks
     );
     Ok(())
 }
