@@ -10,8 +10,9 @@ onnxruntime/stylecast and PyTorch/stylecast (above 1.0: stylecast is faster).
         [--sizes 256x256,320x240,640x480,1280x720] [--rounds 5] [--reps 3] [--threads 2]
         [--json out.jsonl]
 
-The ONNX file is `--onnx` when given (e.g. from `host-train export --onnx`), else exported
-here from the PyTorch network with torch.onnx (dynamic height and width). stylecast runs as
+The ONNX file is `--onnx` when given, else our own exporter's (`host-train export --onnx`,
+built if TRAIN_BIN is not set), or with `--torch-onnx` torch.onnx's export of the PyTorch
+network (dynamic height and width). stylecast runs as
 `edge-runtime bench --border-pad 0` (the network at exactly each size, as the peers run it);
 set BIN to a built edge-runtime, else target/release/edge-runtime is built.
 
@@ -66,7 +67,8 @@ def ours(bin_path, model, size, reps, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(ROOT, "models/starry_night.safetensors"))
-    ap.add_argument("--onnx", help="an ONNX file of the same model (default: torch.onnx export here)")
+    ap.add_argument("--onnx", help="an ONNX file of the same model (default: host-train export --onnx)")
+    ap.add_argument("--torch-onnx", action="store_true", help="export the ONNX file with torch.onnx instead")
     ap.add_argument("--sizes", default="256x256,320x240,640x480,1280x720")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3, help="timed frames per engine, size and round")
@@ -82,6 +84,15 @@ def main():
     net, cfg = load_net(a.model)
     tmp = tempfile.mkdtemp()
     onnx_path = a.onnx
+    onnx_from = "given: " + a.onnx if a.onnx else ("torch.onnx" if a.torch_onnx else "host-train export --onnx")
+    if not onnx_path and not a.torch_onnx:
+        onnx_path = os.path.join(tmp, "net.onnx")
+        train_bin = os.environ.get("TRAIN_BIN")
+        if not train_bin:
+            subprocess.run(["cargo", "build", "--release", "-q", "-p", "host-train"], cwd=ROOT, check=True)
+            train_bin = os.path.join(ROOT, "target/release/host-train")
+        subprocess.run([train_bin, "export", "--onnx", a.model, onnx_path], check=True,
+                       stdout=subprocess.DEVNULL)
     if not onnx_path:
         onnx_path = os.path.join(tmp, "net.onnx")
         torch.onnx.export(net, torch.rand(1, 3, 256, 256) * 255, onnx_path, opset_version=17,
@@ -103,7 +114,7 @@ def main():
     log = open(a.json, "w") if a.json else None
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.threads} threads, "
           f"torch {torch.__version__}, onnxruntime {ort.__version__}, model {a.model} {cfg}, "
-          f"onnx {'given: ' + a.onnx if a.onnx else 'torch.onnx'}, {a.rounds} rounds x {a.reps} reps",
+          f"onnx {onnx_from}, {a.rounds} rounds x {a.reps} reps",
           flush=True)
     for r in range(a.rounds):
         for s in sizes:
