@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Keep the photo's colours, take only the style's texture and luminance.
     #[arg(long)]
     pub preserve_colors: bool,
+    /// Steady video and live frames: blend each stylized frame with the previous result
+    /// where the picture did not move (0 off, up to 1; 0.6 calms repainted strokes on a
+    /// still scene). Moving parts and cuts take the new frame at once, so nothing ghosts.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_unit)]
+    pub smooth: f32,
     /// Downscale file inputs whose longer side exceeds this first (bounds time and memory).
     #[arg(long)]
     pub max_side: Option<u32>,
@@ -332,6 +337,7 @@ impl RunArgs {
             precision: files.precision,
             stylize: files.stylize,
             quiet: files.quiet,
+            smooth: self.smooth,
             images: (!images.is_empty()).then_some(files),
         }))
     }
@@ -396,6 +402,7 @@ impl RunArgs {
             cycle,
             strength,
             preserve_colors,
+            smooth,
             border_pad,
             precision,
             device,
@@ -469,6 +476,9 @@ impl RunArgs {
             None if on_gpu => (640, 480),
             None => (320, 240),
         };
+        if !(0.0..=1.0).contains(&self.smooth) {
+            bail!("smooth must be within 0..1, got {}", self.smooth);
+        }
         if self.fps == 0 {
             bail!("--fps must be at least 1");
         }
@@ -496,8 +506,18 @@ impl RunArgs {
             frames: self.frames,
             show_fps: self.show_fps,
             quiet: self.quiet,
+            smooth: self.smooth,
         })
     }
+}
+
+/// A number within 0..=1 (`--smooth`).
+fn parse_unit(s: &str) -> std::result::Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{v} is outside 0..1"));
+    }
+    Ok(v)
 }
 
 /// `WIDTHxHEIGHT`, each side 1..8192.

@@ -179,7 +179,8 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         let shared = shared.clone();
         let (size, opts) = (s.infer_size, s.stylize);
         let library = library.clone();
-        move || pipeline::infer_loop(library, size, opts, shared)
+        let smoother = stylecast::temporal::TemporalSmoother::new(s.smooth);
+        move || pipeline::infer_loop(library, size, opts, smoother, shared)
     })?;
     let watch = match watcher {
         Some(w) => Some(spawn_stage("models", &shared, {

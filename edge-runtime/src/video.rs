@@ -64,6 +64,8 @@ pub struct VideoSettings {
     pub precision: Precision,
     pub stylize: StylizeOptions,
     pub quiet: bool,
+    /// `--smooth`: the temporal filter's amount (0: off).
+    pub smooth: f32,
     pub images: Option<FileSettings>,
 }
 
@@ -464,6 +466,7 @@ impl Transcode {
             ..s.stylize
         };
         let mut buf = vec![0u8; frame_bytes];
+        let mut smoother = stylecast::temporal::TemporalSmoother::new(s.smooth);
         let mut n = 0u64;
         loop {
             if stop.load(Ordering::SeqCst) {
@@ -473,7 +476,7 @@ impl Transcode {
                 break;
             }
             let img = RgbImage::from_raw(w, h, std::mem::take(&mut buf)).context("frame buffer")?;
-            let out = st.stylize(&img, &opts)?;
+            let out = smoother.apply(&img, st.stylize(&img, &opts)?);
             buf = img.into_raw();
             if sink.write_all(out.as_raw()).is_err() {
                 // The encoder stopped: finish() reports why.

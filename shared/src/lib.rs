@@ -18,6 +18,7 @@ pub mod memory;
 pub mod net;
 pub mod ops;
 pub mod stylize;
+pub mod temporal;
 pub mod text;
 pub mod tiling;
 pub mod tuning;

@@ -284,3 +284,76 @@ fn live_mode_loops_a_video_source() {
         written.len()
     );
 }
+
+/// Every frame of a video as raw RGB bytes.
+fn raw_frames(path: &Path, w: usize, h: usize) -> Vec<Vec<u8>> {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+        .chunks_exact(w * h * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Mean absolute change between successive frames (0..255).
+fn frame_change(frames: &[Vec<u8>]) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for p in frames.windows(2) {
+        for (a, b) in p[0].iter().zip(&p[1]) {
+            sum += a.abs_diff(*b) as u64;
+            n += 1;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+#[test]
+fn smooth_steadies_a_still_scene() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A still wall under sensor noise: the network repaints its strokes every frame.
+    let clip = dir.path().join("still.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg("color=c=0x8a7a60:size=96x64:rate=12:duration=1,noise=alls=10:allf=t")
+        .args(["-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let change = |smooth: &str| {
+        let out = dir.path().join(format!("out_{smooth}.mp4"));
+        let o = Command::new(bin("edge-runtime"))
+            .arg("--model")
+            .arg(small_model())
+            .arg("--input")
+            .arg(&clip)
+            .arg("--output")
+            .arg(&out)
+            .args(["--smooth", smooth, "--quiet"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        frame_change(&raw_frames(&out, 96, 64))
+    };
+    let (plain, smoothed) = (change("0"), change("0.8"));
+    assert!(
+        smoothed < 0.7 * plain,
+        "--smooth 0.8 left a frame-to-frame change of {smoothed:.2} against {plain:.2} without"
+    );
+    // Out of range is refused by the flag's parser.
+    let o = Command::new(bin("edge-runtime"))
+        .args(["--smooth", "1.5", "--input"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("outside 0..1"));
+}

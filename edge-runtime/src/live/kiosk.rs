@@ -29,6 +29,7 @@ pub struct KioskConfig {
     pub cycle: Option<f64>,
     pub strength: Option<f32>,
     pub preserve_colors: Option<bool>,
+    pub smooth: Option<f32>,
     pub border_pad: Option<u32>,
     pub precision: Option<String>,
     pub device: Option<String>,

@@ -141,11 +141,13 @@ pub fn infer_loop(
     library: Arc<Library>,
     infer_size: (u32, u32),
     opts: StylizeOptions,
+    mut smoother: stylecast::temporal::TemporalSmoother,
     shared: Arc<Shared>,
 ) {
     // The last frame taken, decoded: what a freeze keeps stylizing.
     let mut held: Option<(RgbImage, Instant, bool)> = None;
     let mut done_version = u64::MAX;
+    let mut last_style = usize::MAX;
     let mut warn = Throttle::new(Duration::from_secs(10));
     let mut decode_warn = Throttle::new(Duration::from_secs(10));
     // Fault injection for the watchdog test: after N frames, block like a call that
@@ -218,7 +220,12 @@ pub fn infer_loop(
         } else {
             styles[style].stylize(&input, &opts)
         };
-        match result {
+        // The temporal filter blends successive frames of one style, never a frozen redo.
+        if reuse || style != last_style {
+            smoother.reset();
+        }
+        last_style = style;
+        match result.map(|o| smoother.apply(&input, o)) {
             Ok(output) => {
                 shared
                     .stats

@@ -39,6 +39,8 @@ pub struct LiveSettings {
     pub frames: Option<u64>,
     pub show_fps: bool,
     pub quiet: bool,
+    /// `--smooth`: the temporal filter's amount (0: off).
+    pub smooth: f32,
 }
 
 /// `--source`: a keyword or an image file or folder.
