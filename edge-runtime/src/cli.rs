@@ -3,11 +3,15 @@
 //! own record of which values were typed decides, option by option, whether the flag or
 //! the file wins. The arguments are parsed once, here.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use stylecast::io::image::OutputFormat;
 use stylecast::{Precision, StylizeOptions};
 
 use crate::bench::BenchSettings;
@@ -61,9 +65,11 @@ pub struct BenchArgs {
     /// Frame sizes, WxH, comma-separated.
     #[arg(long, default_value = "256x256,320x240,640x480,1280x720")]
     sizes: String,
-    #[arg(long, default_value_t = 5)]
+    /// Timed runs per size (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = ranged(REPS))]
     reps: usize,
-    #[arg(long, default_value_t = 1)]
+    /// Untimed runs before them.
+    #[arg(long, default_value_t = 1, value_parser = ranged(WARMUP))]
     warmup: usize,
     /// Compute precisions to time, comma-separated (f32, f16).
     #[arg(long, default_value = "f32")]
@@ -75,8 +81,12 @@ pub struct BenchArgs {
     device: String,
     /// Mirrored border as live and file modes add it (their default: 32); 0 times the
     /// network at exactly each size, as other implementations are timed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = ranged(BORDER_PAD))]
     border_pad: u32,
+    /// One JSON object per line and result on stdout (size, style, precision, ms), instead
+    /// of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,11 +106,11 @@ pub struct SheetArgs {
     #[arg(long)]
     paintings: Option<PathBuf>,
     /// Height of each cell in pixels (cells are 3:2).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 150, value_parser = ranged(CELL_HEIGHT))]
     cell_height: u32,
     /// Photos are stylized at this longer side, then shrunk into their cells (strokes
     /// look as they do at this resolution).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = ranged(STYLIZE_SIDE))]
     stylize_side: u32,
     /// No style names over the columns.
     #[arg(long)]
@@ -123,14 +133,28 @@ pub struct RunArgs {
     /// A folder of models: every style in it, switchable with the keys or --cycle.
     #[arg(long)]
     pub models: Option<PathBuf>,
-    /// Image files or folders to stylize (headless; needs --output).
+    /// Image files or folders to stylize (file mode: headless, needs --output). A file in
+    /// a given folder keeps its path below it in --output; equal names get -2, -3, ...
     #[arg(long, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// Folder for stylized PNG files (file mode), or for frames written from a live source.
+    /// Folder for the stylized files (file mode), or for frames written from a live
+    /// source (numbered on from the frames already there).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// File mode: the format of the results, png (lossless), jpg (quality 90) or webp
+    /// (lossless) [default: png].
+    #[arg(long, value_parser = parse_format)]
+    pub output_format: Option<OutputFormat>,
+    /// File mode: keep output files that already exist (skip those inputs) instead of
+    /// replacing them; the summary says how many were replaced or kept.
+    #[arg(long)]
+    pub no_clobber: bool,
+    /// File mode: one JSON object per line and result on stdout (input, output, width,
+    /// height, style, ms; failures as input and error); other messages go to stderr.
+    #[arg(long)]
+    pub json: bool,
     /// With a live source and --output, write every Nth frame.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ranged(EVERY))]
     pub every: u64,
     /// Live source: camera, test-pattern, demo, or an image file or folder (a slideshow)
     /// [default: camera if one exists, else the demo photo].
@@ -143,7 +167,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "640x480")]
     pub camera_size: String,
     /// Camera frame rate to ask for.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = ranged(FPS))]
     pub fps: u32,
     /// Size the network runs at, WxH, independent of camera and window [default: 320x240 on CPU].
     #[arg(long)]
@@ -155,25 +179,26 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Switch style every N seconds with a short cross-fade (kiosk).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(CYCLE))]
     pub cycle: Option<f64>,
     /// Kiosk settings file (TOML); command-line flags override it. See docs/kiosk.toml.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Style strength, 0 (photo) to 1 (full style).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranged(STRENGTH))]
     pub strength: f32,
     /// Keep the photo's colours, take only the style's texture and luminance.
     #[arg(long)]
     pub preserve_colors: bool,
-    /// Downscale file inputs whose longer side exceeds this first (bounds time and memory).
-    #[arg(long)]
+    /// File mode: downscale inputs whose longer side exceeds this first (bounds time and
+    /// memory).
+    #[arg(long, value_parser = ranged(MAX_SIDE))]
     pub max_side: Option<u32>,
     // The edge band is explained at `stylecast::stylize::DEFAULT_BORDER_PAD`.
     /// Mirror N pixels onto every side of the network's input and crop them off after,
     /// so the band styles draw along an image's edge falls outside the picture. 0 is
     /// fastest.
-    #[arg(long, default_value_t = stylecast::stylize::DEFAULT_BORDER_PAD)]
+    #[arg(long, default_value_t = stylecast::stylize::DEFAULT_BORDER_PAD, value_parser = ranged(BORDER_PAD))]
     pub border_pad: u32,
     /// Compute precision: f32 (CPUs) or f16 (GPUs); weights are cast to it.
     #[arg(long, default_value = "f32")]
@@ -182,10 +207,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Stop a live source after this many frames (tests, demos).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(FRAMES))]
     pub frames: Option<u64>,
     /// Freeze the test pattern at this time (seconds): every frame the same (tests, benchmarks).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(PATTERN_TIME))]
     pub pattern_time: Option<f64>,
     /// Start with the FPS/latency overlay on (the f key toggles it).
     #[arg(long)]
@@ -193,6 +218,98 @@ pub struct RunArgs {
     /// Less output.
     #[arg(long)]
     pub quiet: bool,
+}
+
+// The ranges of the numeric options: clap checks typed values against them, and
+// `RunArgs::check_ranges` the kiosk file's, so a value cannot get past either way.
+const BORDER_PAD: RangeInclusive<u32> = 0..=256;
+const FPS: RangeInclusive<u32> = 1..=240;
+const EVERY: RangeInclusive<u64> = 1..=1_000_000;
+const FRAMES: RangeInclusive<u64> = 1..=1_000_000_000_000;
+/// Seconds: a tenth of a second to a week.
+const CYCLE: RangeInclusive<f64> = 0.1..=604_800.0;
+const PATTERN_TIME: RangeInclusive<f64> = 0.0..=1e6;
+const STRENGTH: RangeInclusive<f32> = 0.0..=1.0;
+const MAX_SIDE: RangeInclusive<u32> = 8..=stylecast::io::image::MAX_SIDE;
+const CELL_HEIGHT: RangeInclusive<u32> = 8..=1024;
+const STYLIZE_SIDE: RangeInclusive<u32> = 8..=4096;
+const REPS: RangeInclusive<usize> = 1..=10_000;
+const WARMUP: RangeInclusive<usize> = 0..=1_000;
+/// The most pixels the network is asked to run on per frame (`--infer-size`, bench
+/// sizes): 4K UHD; more would need gigabytes per frame (about 800 bytes a pixel).
+const MAX_FRAME_PIXELS: usize = 3840 * 2160;
+
+/// `v` within `range`, or a message saying the range.
+fn in_range<T: PartialOrd + Display>(v: T, range: &RangeInclusive<T>) -> Result<T, String> {
+    // `contains` is false for NaN, so NaN is refused too.
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be within {}..={}, got {v}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// A clap value parser: a number within `range`.
+fn ranged<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: FromStr + PartialOrd + Display + Clone + Send + Sync + 'static,
+    T::Err: Display,
+{
+    move |s: &str| {
+        let v: T = s.trim().parse().map_err(|e| format!("{e}"))?;
+        in_range(v, &range)
+    }
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse().map_err(|e: stylecast::Error| e.to_string())
+}
+
+/// The options that only live mode uses, and those only file mode uses, by clap id:
+/// given in the other mode they are refused instead of being ignored.
+const LIVE_ONLY: &[&str] = &[
+    "every",
+    "source",
+    "camera",
+    "camera_size",
+    "fps",
+    "infer_size",
+    "fullscreen",
+    "headless",
+    "cycle",
+    "config",
+    "frames",
+    "pattern_time",
+    "show_fps",
+];
+const FILES_ONLY: &[&str] = &["max_side", "output_format", "no_clobber", "json"];
+
+/// Refuses options of the other mode that were typed.
+fn refuse_other_mode(typed: impl Fn(&str) -> bool, files: bool) -> Result<()> {
+    let (others, mode, other) = if files {
+        (
+            LIVE_ONLY,
+            "file mode (--input)",
+            "live mode only (a camera or --source)",
+        )
+    } else {
+        (
+            FILES_ONLY,
+            "live mode",
+            "file mode only (--input FILES --output DIR)",
+        )
+    };
+    if let Some(id) = others.iter().find(|id| typed(id)) {
+        bail!(
+            "--{} applies to {other}; {mode} does not use it: remove it",
+            id.replace('_', "-")
+        );
+    }
+    Ok(())
 }
 
 /// What the command line asks for, checked.
@@ -216,8 +333,14 @@ fn resolve(matches: &ArgMatches) -> Result<Job> {
     Ok(match cli.command {
         Some(Command::Bench(a)) => Job::Bench(a.resolve()?),
         Some(Command::Sheet(a)) => Job::Sheet(a.resolve()?),
-        None if !cli.run.input.is_empty() => Job::Files(cli.run.files()?),
-        None => Job::Live(cli.run.live(typed)?),
+        None if !cli.run.input.is_empty() => {
+            refuse_other_mode(typed, true)?;
+            Job::Files(cli.run.files()?)
+        }
+        None => {
+            refuse_other_mode(typed, false)?;
+            Job::Live(cli.run.live(typed)?)
+        }
     })
 }
 
@@ -228,9 +351,9 @@ impl BenchArgs {
             sizes: self
                 .sizes
                 .split(',')
-                .map(parse_size)
+                .map(|s| frame_size(s, "sizes"))
                 .collect::<Result<Vec<_>>>()?,
-            reps: self.reps.max(1),
+            reps: self.reps,
             warmup: self.warmup,
             device: self.device,
             precisions: self
@@ -240,15 +363,13 @@ impl BenchArgs {
                 .collect::<Result<Vec<_>, _>>()?,
             f16_weights: self.f16_weights,
             border_pad: self.border_pad,
+            json: self.json,
         })
     }
 }
 
 impl SheetArgs {
     fn resolve(self) -> Result<SheetSettings> {
-        if self.cell_height < 8 || self.stylize_side < 8 {
-            bail!("--cell-height and --stylize-side must be at least 8 pixels");
-        }
         Ok(SheetSettings {
             inputs: self.input,
             models: self.models,
@@ -264,11 +385,37 @@ impl SheetArgs {
 }
 
 impl RunArgs {
-    /// The stylize options of the flags (the only place --strength is checked).
-    fn stylize_options(&self) -> Result<StylizeOptions> {
-        if !(0.0..=1.0).contains(&self.strength) {
+    /// The numeric options against their ranges: clap checked the typed ones, this also
+    /// catches the kiosk file's (and says which option, as the file uses its name).
+    fn check_ranges(&self) -> Result<()> {
+        fn check<T: PartialOrd + Display + Copy>(
+            flag: &str,
+            v: Option<T>,
+            range: RangeInclusive<T>,
+        ) -> Result<()> {
+            match v {
+                Some(v) => in_range(v, &range).map(|_| ()).map_err(|e| {
+                    anyhow::anyhow!("--{flag} (kiosk key {}) {e}", flag.replace('-', "_"))
+                }),
+                None => Ok(()),
+            }
+        }
+        if !STRENGTH.contains(&self.strength) {
             bail!("--strength must be within 0..1, got {}", self.strength);
         }
+        check("border-pad", Some(self.border_pad), BORDER_PAD)?;
+        check("fps", Some(self.fps), FPS)?;
+        check("every", Some(self.every), EVERY)?;
+        check("frames", self.frames, FRAMES)?;
+        check("cycle", self.cycle, CYCLE)?;
+        check("pattern-time", self.pattern_time, PATTERN_TIME)?;
+        check("max-side", self.max_side, MAX_SIDE)?;
+        Ok(())
+    }
+
+    /// The stylize options of the flags.
+    fn stylize_options(&self) -> Result<StylizeOptions> {
+        self.check_ranges()?;
         Ok(StylizeOptions {
             max_side: self.max_side,
             strength: self.strength,
@@ -292,6 +439,9 @@ impl RunArgs {
             device: self.device,
             precision,
             stylize,
+            format: self.output_format.unwrap_or_default(),
+            no_clobber: self.no_clobber,
+            json: self.json,
             quiet: self.quiet,
         })
     }
@@ -389,19 +539,14 @@ impl RunArgs {
         };
         let on_gpu = self.device.trim().to_ascii_lowercase().starts_with("cuda");
         let infer_size = match &self.infer_size {
-            Some(s) => size_flag(s, "infer-size")?,
+            Some(s) => {
+                let (w, h) = frame_size(s, "infer-size")?;
+                (w as u32, h as u32)
+            }
             // What a CPU keeps interactive vs. what a GPU handles easily.
             None if on_gpu => (640, 480),
             None => (320, 240),
         };
-        if self.fps == 0 {
-            bail!("--fps must be at least 1");
-        }
-        if let Some(c) = self.cycle {
-            if !(c.is_finite() && c > 0.0) {
-                bail!("--cycle must be a positive number of seconds, got {c}");
-            }
-        }
         Ok(LiveSettings {
             models: ModelChoice::new(self.model, self.models),
             source: self.source.as_deref().map(SourceChoice::parse),
@@ -440,6 +585,15 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
         .with_context(|| format!("bad height in {s:?}"))?;
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
         bail!("size {s:?} out of range (1..8192 per side)");
+    }
+    Ok((w, h))
+}
+
+/// A size the network runs at every frame: `parse_size`, and at most `MAX_FRAME_PIXELS`.
+fn frame_size(s: &str, flag: &str) -> Result<(usize, usize)> {
+    let (w, h) = parse_size(s).with_context(|| format!("--{flag}"))?;
+    if w * h > MAX_FRAME_PIXELS {
+        bail!("--{flag}: {w}x{h} is more than the network runs on per frame (at most 3840x2160 pixels)");
     }
     Ok((w, h))
 }

@@ -6,6 +6,7 @@ mod cli;
 mod files;
 mod live;
 mod models;
+mod say;
 mod sheet;
 
 use cli::Job;
