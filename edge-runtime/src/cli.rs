@@ -616,6 +616,7 @@ mod tests {
         let a = RunArgs {
             camera_size: "640x480".into(),
             fps: 30,
+            every: 1,
             strength: 1.0,
             precision: "f32".into(),
             device: "cpu".into(),
@@ -738,11 +739,16 @@ mod tests {
 
     #[test]
     fn subcommands_and_file_mode_resolve() {
-        let Job::Bench(b) = job(&["bench", "--sizes", "64x48,32x32", "--reps", "0"]).unwrap()
+        let Job::Bench(b) = job(&["bench", "--sizes", "64x48,32x32", "--reps", "3"]).unwrap()
         else {
             panic!("not bench");
         };
-        assert_eq!((b.sizes, b.reps), (vec![(64, 48), (32, 32)], 1));
+        assert_eq!((b.sizes, b.reps), (vec![(64, 48), (32, 32)], 3));
+        let e = format!("{:#}", job(&["bench", "--reps", "0"]).unwrap_err());
+        assert!(
+            e.contains("--reps") && e.contains("must be within 1..=10000"),
+            "{e}"
+        );
         let e = format!("{:#}", job(&["--input", "a.jpg"]).unwrap_err());
         assert!(e.contains("--input needs --output"), "{e}");
         let e = format!(
@@ -750,5 +756,105 @@ mod tests {
             job(&["--input", "a.jpg", "--output", "o", "--strength", "2"]).unwrap_err()
         );
         assert!(e.contains("--strength"), "{e}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_from_flags_and_from_the_kiosk_file() {
+        for args in [
+            &["--border-pad", "257"][..],
+            &["--cycle", "1e300"],
+            &["--cycle", "NaN"],
+            &["--fps", "0"],
+            &["--every", "0"],
+            &["--frames", "0"],
+            &["--pattern-time", "inf"],
+            &["--strength=-0.1"],
+            &["--input", "a", "--output", "o", "--max-side", "4"],
+            &[
+                "sheet",
+                "--input",
+                "a",
+                "--output",
+                "o",
+                "--cell-height",
+                "4000000000",
+            ],
+            &[
+                "sheet",
+                "--input",
+                "a",
+                "--output",
+                "o",
+                "--stylize-side",
+                "7",
+            ],
+            &["bench", "--warmup", "100000"],
+        ] {
+            let e = format!("{:#}", job(args).unwrap_err());
+            assert!(e.contains("must be within"), "{args:?}: {e}");
+        }
+        let e = format!("{:#}", job(&["--infer-size", "4000x4000"]).unwrap_err());
+        assert!(e.contains("--infer-size") && e.contains("3840x2160"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kiosk.toml");
+        for (line, flag) in [
+            ("border_pad = 100000", "--border-pad (kiosk key border_pad)"),
+            ("cycle = 1e300", "--cycle (kiosk key cycle)"),
+            ("fps = 0", "--fps (kiosk key fps)"),
+            ("every = 0", "--every (kiosk key every)"),
+            ("frames = 0", "--frames (kiosk key frames)"),
+            ("infer_size = \"100000x100000\"", "--infer-size"),
+        ] {
+            std::fs::write(&cfg, format!("source = \"test-pattern\"\n{line}\n")).unwrap();
+            let e = format!(
+                "{:#}",
+                job(&["--config", cfg.to_str().unwrap()]).unwrap_err()
+            );
+            assert!(e.contains(flag), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn options_of_the_other_mode_are_refused() {
+        let files = ["--input", "a.jpg", "--output", "o"];
+        for flag in [
+            "--fps=5",
+            "--headless",
+            "--cycle=5",
+            "--every=2",
+            "--show-fps",
+        ] {
+            let mut args = files.to_vec();
+            args.push(flag);
+            let e = format!("{:#}", job(&args).unwrap_err());
+            let name = flag.split('=').next().unwrap();
+            assert!(
+                e.contains(&format!("{name} applies to live mode only")),
+                "{e}"
+            );
+        }
+        for flag in [
+            "--no-clobber",
+            "--json",
+            "--max-side=64",
+            "--output-format=jpg",
+        ] {
+            let e = format!(
+                "{:#}",
+                job(&["--source", "test-pattern", flag]).unwrap_err()
+            );
+            let name = flag.split('=').next().unwrap();
+            assert!(
+                e.contains(&format!("{name} applies to file mode only")),
+                "{e}"
+            );
+        }
+        // The file-mode options themselves resolve.
+        let mut args = files.to_vec();
+        args.extend(["--no-clobber", "--json", "--output-format", "webp"]);
+        let Job::Files(f) = job(&args).unwrap() else {
+            panic!("not file mode");
+        };
+        assert!(f.no_clobber && f.json && f.format == OutputFormat::WebP);
     }
 }
