@@ -385,13 +385,24 @@ fn out_of_range_options_are_refused_with_their_range() {
         ("cycle = 1e300", "--cycle (kiosk key cycle) must be within"),
         ("infer_size = \"100000x100000\"", "--infer-size"),
     ] {
-        std::fs::write(&kiosk, format!("source = \"test-pattern\"\n{line}\n")).unwrap();
+        // One small frame, should a value get through: the run ends either way.
+        let small = stylecast_e2e::repo_root().join("models/small/starry_night.safetensors");
+        std::fs::write(
+            &kiosk,
+            format!("source = \"test-pattern\"\ncamera_size = \"64x48\"\n{line}\n"),
+        )
+        .unwrap();
+        let frames = dir.path().join("frames");
         let (code, err) = edge(&[
             "--config",
             kiosk.to_str().unwrap(),
+            "--model",
+            small.to_str().unwrap(),
             "--headless",
+            "--frames",
+            "1",
             "--output",
-            "/tmp/x",
+            frames.to_str().unwrap(),
         ]);
         assert_ne!(code, 0, "{line} accepted: {err}");
         assert!(
