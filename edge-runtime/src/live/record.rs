@@ -150,5 +150,11 @@ mod tests {
             .err()
             .unwrap();
         assert!(format!("{e:#}").contains("/proc/stylecast-frames"), "{e:#}");
+        // A folder that exists but takes no files (even for root).
+        let e = FrameWriter::new(Path::new("/proc"), 1).err().unwrap();
+        assert!(
+            format!("{e:#}").contains("/proc: cannot write frames"),
+            "{e:#}"
+        );
     }
 }
