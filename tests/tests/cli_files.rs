@@ -555,3 +555,40 @@ fn a_bad_file_is_skipped_counted_and_fails_the_run_at_the_end() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_json_is_one_object_per_size() {
+    let o = Command::new(bin("edge-runtime"))
+        .arg("bench")
+        .arg("--model")
+        .arg(small_model())
+        .args([
+            "--sizes",
+            "32x32,48x32",
+            "--reps",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(
+        (rows[1]["width"].as_u64(), rows[1]["height"].as_u64()),
+        (Some(48), Some(32))
+    );
+    assert_eq!(rows[0]["style"], "starry_night");
+    assert!(
+        rows[0]["ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{stdout}"
+    );
+    // The table's header went to stderr.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("# stylecast inference benchmark"));
+}
