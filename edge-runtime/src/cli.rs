@@ -240,13 +240,17 @@ const WARMUP: RangeInclusive<usize> = 0..=1_000;
 const MAX_FRAME_PIXELS: usize = 3840 * 2160;
 
 /// `v` within `range`, or a message saying the range.
-fn in_range<T: PartialOrd + Display>(v: T, range: &RangeInclusive<T>) -> Result<T, String> {
+fn in_range<T: PartialOrd + Display + std::fmt::Debug>(
+    v: T,
+    range: &RangeInclusive<T>,
+) -> Result<T, String> {
     // `contains` is false for NaN, so NaN is refused too.
     if range.contains(&v) {
         Ok(v)
     } else {
         Err(format!(
-            "must be within {}..={}, got {v}",
+            // Debug: 1e300 as typed, not its 301 digits.
+            "must be within {}..={}, got {v:?}",
             range.start(),
             range.end()
         ))
@@ -256,7 +260,7 @@ fn in_range<T: PartialOrd + Display>(v: T, range: &RangeInclusive<T>) -> Result<
 /// A clap value parser: a number within `range`.
 fn ranged<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
 where
-    T: FromStr + PartialOrd + Display + Clone + Send + Sync + 'static,
+    T: FromStr + PartialOrd + Display + std::fmt::Debug + Clone + Send + Sync + 'static,
     T::Err: Display,
 {
     move |s: &str| {
@@ -388,7 +392,7 @@ impl RunArgs {
     /// The numeric options against their ranges: clap checked the typed ones, this also
     /// catches the kiosk file's (and says which option, as the file uses its name).
     fn check_ranges(&self) -> Result<()> {
-        fn check<T: PartialOrd + Display + Copy>(
+        fn check<T: PartialOrd + Display + std::fmt::Debug + Copy>(
             flag: &str,
             v: Option<T>,
             range: RangeInclusive<T>,
