@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 use stylecast::{ModelFile, Precision, Stylizer};
 
 use crate::models::ModelChoice;
+use crate::say;
 
 /// The checked options of `bench`.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct BenchSettings {
     pub precisions: Vec<Precision>,
     pub f16_weights: bool,
     pub border_pad: u32,
+    /// JSON lines on stdout instead of the table.
+    pub json: bool,
 }
 
 pub fn run(s: &BenchSettings) -> Result<()> {
@@ -34,12 +37,17 @@ pub fn run(s: &BenchSettings) -> Result<()> {
 
 fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
-    println!(
+    let header = format!(
         "# stylecast inference benchmark: device {:?}, {} threads, network {:?}, batch 1, {} reps after {} warm-ups, border pad {}",
         device, threads, model.meta.config, a.reps, a.warmup, a.border_pad
     );
-    println!("| size | weights | compute | ms/frame (median) | min | GMAC/s |");
-    println!("|---|---|---|---|---|---|");
+    if a.json {
+        eprintln!("{header}");
+    } else {
+        say::line(header);
+        say::line("| size | weights | compute | ms/frame (median) | min | GMAC/s |");
+        say::line("|---|---|---|---|---|---|");
+    }
     for &(w, h) in &a.sizes {
         let x = Tensor::rand(0f32, 255f32, (1, 3, h, w), &Device::Cpu)?;
         for &p in &a.precisions {
@@ -71,12 +79,20 @@ fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<(
                 .macs((h + pad).next_multiple_of(4), (w + pad).next_multiple_of(4))
                 as f64
                 / (med * 1e6);
-            println!(
-                "| {w}x{h} | {} | {:?} | {med:.1} | {:.1} | {gmacs:.1} |",
-                if a.f16_weights { "f16" } else { "f32" },
-                p,
-                times[0]
-            );
+            let weights = if a.f16_weights { "f16" } else { "f32" };
+            if a.json {
+                let round = |v: f64| (v * 100.0).round() / 100.0;
+                say::line(serde_json::json!({
+                    "width": w, "height": h, "style": model.meta.style, "weights": weights,
+                    "compute": format!("{p:?}").to_lowercase(), "border_pad": a.border_pad,
+                    "ms": round(med), "min_ms": round(times[0]), "gmac_per_s": round(gmacs),
+                }));
+            } else {
+                say::line(format!(
+                    "| {w}x{h} | {weights} | {p:?} | {med:.1} | {:.1} | {gmacs:.1} |",
+                    times[0]
+                ));
+            }
         }
     }
     Ok(())

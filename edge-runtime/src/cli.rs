@@ -3,11 +3,15 @@
 //! own record of which values were typed decides, option by option, whether the flag or
 //! the file wins. The arguments are parsed once, here.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use stylecast::io::image::OutputFormat;
 use stylecast::{Precision, StylizeOptions};
 
 use crate::bench::BenchSettings;
@@ -64,9 +68,11 @@ pub struct BenchArgs {
     /// Frame sizes, WxH, comma-separated.
     #[arg(long, default_value = "256x256,320x240,640x480,1280x720")]
     sizes: String,
-    #[arg(long, default_value_t = 5)]
+    /// Timed runs per size (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = ranged(REPS))]
     reps: usize,
-    #[arg(long, default_value_t = 1)]
+    /// Untimed runs before them.
+    #[arg(long, default_value_t = 1, value_parser = ranged(WARMUP))]
     warmup: usize,
     /// Compute precisions to time, comma-separated (f32, f16).
     #[arg(long, default_value = "f32")]
@@ -78,8 +84,12 @@ pub struct BenchArgs {
     device: String,
     /// Mirrored border as live and file modes add it (their default: 32); 0 times the
     /// network at exactly each size, as other implementations are timed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = ranged(BORDER_PAD))]
     border_pad: u32,
+    /// One JSON object per line and result on stdout (size, style, precision, ms), instead
+    /// of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,11 +109,11 @@ pub struct SheetArgs {
     #[arg(long)]
     paintings: Option<PathBuf>,
     /// Height of each cell in pixels (cells are 3:2).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 150, value_parser = ranged(CELL_HEIGHT))]
     cell_height: u32,
     /// Photos are stylized at this longer side, then shrunk into their cells (strokes
     /// look as they do at this resolution).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = ranged(STYLIZE_SIDE))]
     stylize_side: u32,
     /// No style names over the columns.
     #[arg(long)]
@@ -126,14 +136,28 @@ pub struct RunArgs {
     /// A folder of models: every style in it, switchable with the keys or --cycle.
     #[arg(long)]
     pub models: Option<PathBuf>,
-    /// Image files or folders to stylize (headless; needs --output).
+    /// Image files or folders to stylize (file mode: headless, needs --output). A file in
+    /// a given folder keeps its path below it in --output; equal names get -2, -3, ...
     #[arg(long, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// Folder for stylized PNG files (file mode), or for frames written from a live source.
+    /// Folder for the stylized files (file mode), or for frames written from a live
+    /// source (numbered on from the frames already there).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// File mode: the format of the results, png (lossless), jpg (quality 90) or webp
+    /// (lossless) [default: png].
+    #[arg(long, value_parser = parse_format)]
+    pub output_format: Option<OutputFormat>,
+    /// File mode: keep output files that already exist (skip those inputs) instead of
+    /// replacing them; the summary says how many were replaced or kept.
+    #[arg(long)]
+    pub no_clobber: bool,
+    /// File mode: one JSON object per line and result on stdout (input, output, width,
+    /// height, style, ms; failures as input and error); other messages go to stderr.
+    #[arg(long)]
+    pub json: bool,
     /// With a live source and --output, write every Nth frame.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ranged(EVERY))]
     pub every: u64,
     /// Live source: camera, test-pattern, demo, an image file or folder (a slideshow), or a video
     /// file (looped at its frame rate; needs ffmpeg)
@@ -147,7 +171,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "640x480")]
     pub camera_size: String,
     /// Camera frame rate to ask for.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = ranged(FPS))]
     pub fps: u32,
     /// Size the network runs at, WxH, independent of camera and window [default: 320x240 on CPU].
     #[arg(long)]
@@ -159,13 +183,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Switch style every N seconds with a short cross-fade (kiosk).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(CYCLE))]
     pub cycle: Option<f64>,
     /// Kiosk settings file (TOML); command-line flags override it. See docs/kiosk.toml.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Style strength, 0 (photo) to 1 (full style).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranged(STRENGTH))]
     pub strength: f32,
     /// Keep the photo's colours, take only the style's texture and luminance.
     #[arg(long)]
@@ -175,14 +199,15 @@ pub struct RunArgs {
     /// still scene). Moving parts and cuts take the new frame at once, so nothing ghosts.
     #[arg(long, default_value_t = 0.0, value_parser = parse_unit)]
     pub smooth: f32,
-    /// Downscale file inputs whose longer side exceeds this first (bounds time and memory).
-    #[arg(long)]
+    /// File mode: downscale inputs whose longer side exceeds this first (bounds time and
+    /// memory).
+    #[arg(long, value_parser = ranged(MAX_SIDE))]
     pub max_side: Option<u32>,
     // The edge band is explained at `stylecast::stylize::DEFAULT_BORDER_PAD`.
     /// Mirror N pixels onto every side of the network's input and crop them off after,
     /// so the band styles draw along an image's edge falls outside the picture. 0 is
     /// fastest.
-    #[arg(long, default_value_t = stylecast::stylize::DEFAULT_BORDER_PAD)]
+    #[arg(long, default_value_t = stylecast::stylize::DEFAULT_BORDER_PAD, value_parser = ranged(BORDER_PAD))]
     pub border_pad: u32,
     /// Compute precision: f32 (CPUs) or f16 (GPUs); weights are cast to it.
     #[arg(long, default_value = "f32")]
@@ -191,10 +216,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Stop a live source after this many frames (tests, demos).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(FRAMES))]
     pub frames: Option<u64>,
     /// Freeze the test pattern at this time (seconds): every frame the same (tests, benchmarks).
-    #[arg(long)]
+    #[arg(long, value_parser = ranged(PATTERN_TIME))]
     pub pattern_time: Option<f64>,
     /// Start with the FPS/latency overlay on (the f key toggles it).
     #[arg(long)]
@@ -202,6 +227,102 @@ pub struct RunArgs {
     /// Less output.
     #[arg(long)]
     pub quiet: bool,
+}
+
+// The ranges of the numeric options: clap checks typed values against them, and
+// `RunArgs::check_ranges` the kiosk file's, so a value cannot get past either way.
+const BORDER_PAD: RangeInclusive<u32> = 0..=256;
+const FPS: RangeInclusive<u32> = 1..=240;
+const EVERY: RangeInclusive<u64> = 1..=1_000_000;
+const FRAMES: RangeInclusive<u64> = 1..=1_000_000_000_000;
+/// Seconds: a tenth of a second to a week.
+const CYCLE: RangeInclusive<f64> = 0.1..=604_800.0;
+const PATTERN_TIME: RangeInclusive<f64> = 0.0..=1e6;
+const STRENGTH: RangeInclusive<f32> = 0.0..=1.0;
+const MAX_SIDE: RangeInclusive<u32> = 8..=stylecast::io::image::MAX_SIDE;
+const CELL_HEIGHT: RangeInclusive<u32> = 8..=1024;
+const STYLIZE_SIDE: RangeInclusive<u32> = 8..=4096;
+const REPS: RangeInclusive<usize> = 1..=10_000;
+const WARMUP: RangeInclusive<usize> = 0..=1_000;
+/// The most pixels the network is asked to run on per frame (`--infer-size`, bench
+/// sizes): 4K UHD; more would need gigabytes per frame (about 800 bytes a pixel).
+const MAX_FRAME_PIXELS: usize = 3840 * 2160;
+
+/// `v` within `range`, or a message saying the range.
+fn in_range<T: PartialOrd + Display + std::fmt::Debug>(
+    v: T,
+    range: &RangeInclusive<T>,
+) -> Result<T, String> {
+    // `contains` is false for NaN, so NaN is refused too.
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            // Debug: 1e300 as typed, not its 301 digits.
+            "must be within {}..={}, got {v:?}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// A clap value parser: a number within `range`.
+fn ranged<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: FromStr + PartialOrd + Display + std::fmt::Debug + Clone + Send + Sync + 'static,
+    T::Err: Display,
+{
+    move |s: &str| {
+        let v: T = s.trim().parse().map_err(|e| format!("{e}"))?;
+        in_range(v, &range)
+    }
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse().map_err(|e: stylecast::Error| e.to_string())
+}
+
+/// The options that only live mode uses, and those only file mode uses, by clap id:
+/// given in the other mode they are refused instead of being ignored.
+const LIVE_ONLY: &[&str] = &[
+    "every",
+    "source",
+    "camera",
+    "camera_size",
+    "fps",
+    "infer_size",
+    "fullscreen",
+    "headless",
+    "cycle",
+    "config",
+    "frames",
+    "pattern_time",
+    "show_fps",
+];
+const FILES_ONLY: &[&str] = &["max_side", "output_format", "no_clobber", "json"];
+
+/// Refuses options of the other mode that were typed.
+fn refuse_other_mode(typed: impl Fn(&str) -> bool, files: bool) -> Result<()> {
+    let (others, mode, other) = if files {
+        (
+            LIVE_ONLY,
+            "file mode (--input)",
+            "live mode only (a camera or --source)",
+        )
+    } else {
+        (
+            FILES_ONLY,
+            "live mode",
+            "file mode only (--input FILES --output DIR)",
+        )
+    };
+    if let Some(id) = others.iter().find(|id| typed(id)) {
+        bail!(
+            "--{} applies to {other}; {mode} does not use it: remove it",
+            id.replace('_', "-")
+        );
+    }
+    Ok(())
 }
 
 /// What the command line asks for, checked.
@@ -229,14 +350,23 @@ fn resolve(matches: &ArgMatches) -> Result<Job> {
     Ok(match cli.command {
         Some(Command::Bench(a)) => Job::Bench(a.resolve()?),
         Some(Command::Sheet(a)) => Job::Sheet(a.resolve()?),
-        None if !cli.run.input.is_empty() => cli.run.media()?,
+        None if !cli.run.input.is_empty() => {
+            refuse_other_mode(typed, true)?;
+            cli.run.media()?
+        }
+        // Live flags typed ask for live mode, even without a display (see apply_default_run).
         None if cli.run.is_bare()
+            && !LIVE_ONLY.iter().any(|id| typed(id))
             && !crate::live::display::display_named()
             && !crate::live::camera::any_camera_node() =>
         {
+            refuse_other_mode(typed, false)?;
             Job::Demo(cli.run.demo()?)
         }
-        None => Job::Live(cli.run.live(typed)?),
+        None => {
+            refuse_other_mode(typed, false)?;
+            Job::Live(cli.run.live(typed)?)
+        }
     })
 }
 
@@ -247,9 +377,9 @@ impl BenchArgs {
             sizes: self
                 .sizes
                 .split(',')
-                .map(parse_size)
+                .map(|s| frame_size(s, "sizes"))
                 .collect::<Result<Vec<_>>>()?,
-            reps: self.reps.max(1),
+            reps: self.reps,
             warmup: self.warmup,
             device: self.device,
             precisions: self
@@ -259,15 +389,13 @@ impl BenchArgs {
                 .collect::<Result<Vec<_>, _>>()?,
             f16_weights: self.f16_weights,
             border_pad: self.border_pad,
+            json: self.json,
         })
     }
 }
 
 impl SheetArgs {
     fn resolve(self) -> Result<SheetSettings> {
-        if self.cell_height < 8 || self.stylize_side < 8 {
-            bail!("--cell-height and --stylize-side must be at least 8 pixels");
-        }
         Ok(SheetSettings {
             inputs: self.input,
             models: self.models,
@@ -283,11 +411,37 @@ impl SheetArgs {
 }
 
 impl RunArgs {
-    /// The stylize options of the flags (the only place --strength is checked).
-    fn stylize_options(&self) -> Result<StylizeOptions> {
-        if !(0.0..=1.0).contains(&self.strength) {
+    /// The numeric options against their ranges: clap checked the typed ones, this also
+    /// catches the kiosk file's (and says which option, as the file uses its name).
+    fn check_ranges(&self) -> Result<()> {
+        fn check<T: PartialOrd + Display + std::fmt::Debug + Copy>(
+            flag: &str,
+            v: Option<T>,
+            range: RangeInclusive<T>,
+        ) -> Result<()> {
+            match v {
+                Some(v) => in_range(v, &range).map(|_| ()).map_err(|e| {
+                    anyhow::anyhow!("--{flag} (kiosk key {}) {e}", flag.replace('-', "_"))
+                }),
+                None => Ok(()),
+            }
+        }
+        if !STRENGTH.contains(&self.strength) {
             bail!("--strength must be within 0..1, got {}", self.strength);
         }
+        check("border-pad", Some(self.border_pad), BORDER_PAD)?;
+        check("fps", Some(self.fps), FPS)?;
+        check("every", Some(self.every), EVERY)?;
+        check("frames", self.frames, FRAMES)?;
+        check("cycle", self.cycle, CYCLE)?;
+        check("pattern-time", self.pattern_time, PATTERN_TIME)?;
+        check("max-side", self.max_side, MAX_SIDE)?;
+        Ok(())
+    }
+
+    /// The stylize options of the flags.
+    fn stylize_options(&self) -> Result<StylizeOptions> {
+        self.check_ranges()?;
         Ok(StylizeOptions {
             max_side: self.max_side,
             strength: self.strength,
@@ -356,6 +510,9 @@ impl RunArgs {
             device: self.device,
             precision,
             stylize,
+            format: self.output_format.unwrap_or_default(),
+            no_clobber: self.no_clobber,
+            json: self.json,
             quiet: self.quiet,
         })
     }
@@ -441,18 +598,26 @@ impl RunArgs {
         })
     }
 
-    /// The README's main job with no arguments on a machine without a display but with a
-    /// camera: instead of refusing (what an explicit live run does, pointing to --output),
-    /// write every 30th stylized camera frame to ./stylecast-out.
+    /// The README's main job on a machine without a display, with a camera (or with live
+    /// flags typed): instead of refusing (what an explicit live run does, pointing to
+    /// --output), write every 30th stylized camera frame (or one demo frame) to
+    /// ./stylecast-out.
     fn apply_default_run(&mut self) {
         if !self.is_bare() || crate::live::display::display_named() {
             return;
         }
-        if !crate::live::camera::any_camera_node() {
-            return; // resolve() made it the demo run
-        }
         self.output = Some(PathBuf::from(DEMO_DIR));
         self.headless = true;
+        if !crate::live::camera::any_camera_node() {
+            // Live flags were typed (else resolve() made it the demo run): one frame of
+            // the demo photo through them.
+            self.source = Some("demo".into());
+            self.frames.get_or_insert(1);
+            eprintln!(
+                "no display and no camera: one stylized frame of the demo photo into {DEMO_DIR}/"
+            );
+            return;
+        }
         if self.every == 1 {
             self.every = 30;
         }
@@ -471,21 +636,17 @@ impl RunArgs {
         };
         let on_gpu = self.device.trim().to_ascii_lowercase().starts_with("cuda");
         let infer_size = match &self.infer_size {
-            Some(s) => size_flag(s, "infer-size")?,
+            Some(s) => {
+                let (w, h) = frame_size(s, "infer-size")?;
+                (w as u32, h as u32)
+            }
             // What a CPU keeps interactive vs. what a GPU handles easily.
             None if on_gpu => (640, 480),
             None => (320, 240),
         };
+        // The kiosk file's value is not seen by the flag's parser.
         if !(0.0..=1.0).contains(&self.smooth) {
             bail!("smooth must be within 0..1, got {}", self.smooth);
-        }
-        if self.fps == 0 {
-            bail!("--fps must be at least 1");
-        }
-        if let Some(c) = self.cycle {
-            if !(c.is_finite() && c > 0.0) {
-                bail!("--cycle must be a positive number of seconds, got {c}");
-            }
         }
         Ok(LiveSettings {
             models: ModelChoice::new(self.model, self.models),
@@ -539,6 +700,15 @@ pub fn parse_size(s: &str) -> Result<(usize, usize)> {
     Ok((w, h))
 }
 
+/// A size the network runs at every frame: `parse_size`, and at most `MAX_FRAME_PIXELS`.
+fn frame_size(s: &str, flag: &str) -> Result<(usize, usize)> {
+    let (w, h) = parse_size(s).with_context(|| format!("--{flag}"))?;
+    if w * h > MAX_FRAME_PIXELS {
+        bail!("--{flag}: {w}x{h} is more than the network runs on per frame (at most 3840x2160 pixels)");
+    }
+    Ok((w, h))
+}
+
 /// A size flag's value; errors name the flag.
 fn size_flag(s: &str, flag: &str) -> Result<(u32, u32)> {
     let (w, h) = parse_size(s).with_context(|| format!("--{flag}"))?;
@@ -557,6 +727,7 @@ mod tests {
         let a = RunArgs {
             camera_size: "640x480".into(),
             fps: 30,
+            every: 1,
             strength: 1.0,
             precision: "f32".into(),
             device: "cpu".into(),
@@ -679,11 +850,16 @@ mod tests {
 
     #[test]
     fn subcommands_and_file_mode_resolve() {
-        let Job::Bench(b) = job(&["bench", "--sizes", "64x48,32x32", "--reps", "0"]).unwrap()
+        let Job::Bench(b) = job(&["bench", "--sizes", "64x48,32x32", "--reps", "3"]).unwrap()
         else {
             panic!("not bench");
         };
-        assert_eq!((b.sizes, b.reps), (vec![(64, 48), (32, 32)], 1));
+        assert_eq!((b.sizes, b.reps), (vec![(64, 48), (32, 32)], 3));
+        let e = format!("{:#}", job(&["bench", "--reps", "0"]).unwrap_err());
+        assert!(
+            e.contains("--reps") && e.contains("must be within 1..=10000"),
+            "{e}"
+        );
         let e = format!("{:#}", job(&["--input", "a.jpg"]).unwrap_err());
         assert!(e.contains("--input needs --output"), "{e}");
         let e = format!(
@@ -691,5 +867,105 @@ mod tests {
             job(&["--input", "a.jpg", "--output", "o", "--strength", "2"]).unwrap_err()
         );
         assert!(e.contains("--strength"), "{e}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_from_flags_and_from_the_kiosk_file() {
+        for args in [
+            &["--border-pad", "257"][..],
+            &["--cycle", "1e300"],
+            &["--cycle", "NaN"],
+            &["--fps", "0"],
+            &["--every", "0"],
+            &["--frames", "0"],
+            &["--pattern-time", "inf"],
+            &["--strength=-0.1"],
+            &["--input", "a", "--output", "o", "--max-side", "4"],
+            &[
+                "sheet",
+                "--input",
+                "a",
+                "--output",
+                "o",
+                "--cell-height",
+                "4000000000",
+            ],
+            &[
+                "sheet",
+                "--input",
+                "a",
+                "--output",
+                "o",
+                "--stylize-side",
+                "7",
+            ],
+            &["bench", "--warmup", "100000"],
+        ] {
+            let e = format!("{:#}", job(args).unwrap_err());
+            assert!(e.contains("must be within"), "{args:?}: {e}");
+        }
+        let e = format!("{:#}", job(&["--infer-size", "4000x4000"]).unwrap_err());
+        assert!(e.contains("--infer-size") && e.contains("3840x2160"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kiosk.toml");
+        for (line, flag) in [
+            ("border_pad = 100000", "--border-pad (kiosk key border_pad)"),
+            ("cycle = 1e300", "--cycle (kiosk key cycle)"),
+            ("fps = 0", "--fps (kiosk key fps)"),
+            ("every = 0", "--every (kiosk key every)"),
+            ("frames = 0", "--frames (kiosk key frames)"),
+            ("infer_size = \"100000x100000\"", "--infer-size"),
+        ] {
+            std::fs::write(&cfg, format!("source = \"test-pattern\"\n{line}\n")).unwrap();
+            let e = format!(
+                "{:#}",
+                job(&["--config", cfg.to_str().unwrap()]).unwrap_err()
+            );
+            assert!(e.contains(flag), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn options_of_the_other_mode_are_refused() {
+        let files = ["--input", "a.jpg", "--output", "o"];
+        for flag in [
+            "--fps=5",
+            "--headless",
+            "--cycle=5",
+            "--every=2",
+            "--show-fps",
+        ] {
+            let mut args = files.to_vec();
+            args.push(flag);
+            let e = format!("{:#}", job(&args).unwrap_err());
+            let name = flag.split('=').next().unwrap();
+            assert!(
+                e.contains(&format!("{name} applies to live mode only")),
+                "{e}"
+            );
+        }
+        for flag in [
+            "--no-clobber",
+            "--json",
+            "--max-side=64",
+            "--output-format=jpg",
+        ] {
+            let e = format!(
+                "{:#}",
+                job(&["--source", "test-pattern", flag]).unwrap_err()
+            );
+            let name = flag.split('=').next().unwrap();
+            assert!(
+                e.contains(&format!("{name} applies to file mode only")),
+                "{e}"
+            );
+        }
+        // The file-mode options themselves resolve.
+        let mut args = files.to_vec();
+        args.extend(["--no-clobber", "--json", "--output-format", "webp"]);
+        let Job::Files(f) = job(&args).unwrap() else {
+            panic!("not file mode");
+        };
+        assert!(f.no_clobber && f.json && f.format == OutputFormat::WebP);
     }
 }

@@ -95,7 +95,11 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
 
     let device = stylecast::parse_device(&s.device)?;
     let model_paths = s.models.paths()?;
-    let loaded = library::load_all(&model_paths, &device, s.precision)?;
+    let loaded = load_styles(&model_paths, |p| {
+        Stylizer::load(p, &device, s.precision)
+            .map(|st| (p.to_path_buf(), Arc::new(st)))
+            .with_context(|| format!("{}: cannot load model", p.display()))
+    })?;
     let styles: Vec<Arc<Stylizer>> = loaded.iter().map(|(_, st)| st.clone()).collect();
     let style_names: Vec<String> = styles.iter().map(|s| s.meta().style.clone()).collect();
     // A models folder is watched: styles copied in, replaced or removed while running.
@@ -221,7 +225,7 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         }
     }
     if !s.quiet {
-        println!("{}", presenter.summary());
+        crate::say::line(presenter.summary());
     }
     if crashed {
         bail!("a pipeline thread failed (see the message above); stopping so a supervisor can restart us");
@@ -231,6 +235,28 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
 
 /// How long the end of a run waits for the pipeline threads (more than a capture timeout).
 const STAGE_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Loads every model that loads: a kiosk with one damaged file among its styles starts
+/// with the others (a warning names it) instead of not starting at all; an error only
+/// when none loads.
+fn load_styles<T>(paths: &[PathBuf], load: impl Fn(&Path) -> Result<T>) -> Result<Vec<T>> {
+    let mut styles = Vec::with_capacity(paths.len());
+    let mut first_error = None;
+    for p in paths {
+        match load(p) {
+            Ok(s) => styles.push(s),
+            Err(e) if paths.len() > 1 => {
+                eprintln!("warning: {e:#}; going on without it");
+                first_error.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match first_error {
+        Some(e) if styles.is_empty() => Err(e.context("no model could be loaded")),
+        _ => Ok(styles),
+    }
+}
 
 /// Starts a pipeline thread; a panic in it stops the whole run instead of freezing the
 /// picture forever.
@@ -290,6 +316,25 @@ fn open_source(s: &LiveSettings) -> Result<Box<dyn FrameSource>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn styles_that_load_are_kept_and_none_is_an_error() {
+        let paths: Vec<PathBuf> = ["a", "bad", "c"].iter().map(PathBuf::from).collect();
+        let load = |p: &Path| match p.to_str() {
+            Some("bad") => bail!("bad: truncated"),
+            Some(n) => Ok(n.to_string()),
+            None => bail!("?"),
+        };
+        assert_eq!(load_styles(&paths, load).unwrap(), ["a", "c"]);
+        let bad = vec![PathBuf::from("bad"), PathBuf::from("bad")];
+        let e = format!("{:#}", load_styles(&bad, load).unwrap_err());
+        assert!(
+            e.contains("no model could be loaded") && e.contains("bad: truncated"),
+            "{e}"
+        );
+        let e = format!("{:#}", load_styles(&bad[..1], load).unwrap_err());
+        assert_eq!(e, "bad: truncated");
+    }
 
     #[test]
     fn headless_needs_an_output() {

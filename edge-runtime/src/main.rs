@@ -7,6 +7,7 @@ mod demo;
 mod files;
 mod live;
 mod models;
+mod say;
 mod sheet;
 mod video;
 

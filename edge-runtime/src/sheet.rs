@@ -57,14 +57,14 @@ pub fn run(s: &SheetSettings) -> Result<()> {
     })?;
     save(&img, &s.output)?;
     if !s.quiet {
-        println!(
+        crate::say::line(format!(
             "{} photos x {} styles -> {} ({}x{})",
             photos.len(),
             stylizers.len(),
             s.output.display(),
             img.width(),
             img.height()
-        );
+        ));
     }
     Ok(())
 }

@@ -333,3 +333,173 @@ fn plot_draws_a_run_and_names_a_damaged_log() {
     assert!(!o.status.success());
     assert!(err.contains("missing.run"), "{err}");
 }
+
+/// edge-runtime with `args`; (exit code, stderr).
+fn edge(args: &[&str]) -> (i32, String) {
+    let o = Command::new(bin("edge-runtime"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn out_of_range_options_are_refused_with_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let kiosk = dir.path().join("kiosk.toml");
+    for (args, words) in [
+        (&["--border-pad", "100000"][..], "--border-pad"),
+        (&["--cycle", "1e300"][..], "--cycle"),
+        (&["--fps", "0"][..], "--fps"),
+        (&["--infer-size", "100000x100000"][..], "--infer-size"),
+        (&["--infer-size", "8000x8000"][..], "--infer-size"),
+        (
+            &[
+                "sheet",
+                "--input",
+                "x",
+                "--output",
+                "s.png",
+                "--cell-height",
+                "4000000000",
+            ][..],
+            "--cell-height",
+        ),
+        (&["bench", "--border-pad", "5000"][..], "--border-pad"),
+        (&["bench", "--sizes", "8192x8192"][..], "--sizes"),
+    ] {
+        let (code, err) = edge(args);
+        assert_ne!(code, 0, "{args:?} accepted: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    // The kiosk file's values are held to the same ranges (every key: the unit tests
+    // in edge-runtime/src/cli.rs, where a value that got through cannot run on).
+    for (line, words) in [
+        ("cycle = 1e300", "--cycle (kiosk key cycle) must be within"),
+        ("infer_size = \"100000x100000\"", "--infer-size"),
+    ] {
+        // One small frame, should a value get through: the run ends either way.
+        let small = stylecast_e2e::repo_root().join("models/small/starry_night.safetensors");
+        std::fs::write(
+            &kiosk,
+            format!("source = \"test-pattern\"\ncamera_size = \"64x48\"\n{line}\n"),
+        )
+        .unwrap();
+        let frames = dir.path().join("frames");
+        let (code, err) = edge(&[
+            "--config",
+            kiosk.to_str().unwrap(),
+            "--model",
+            small.to_str().unwrap(),
+            "--headless",
+            "--frames",
+            "1",
+            "--output",
+            frames.to_str().unwrap(),
+        ]);
+        assert_ne!(code, 0, "{line} accepted: {err}");
+        assert!(
+            !err.contains("panicked") && err.contains(words),
+            "{line}: {err}"
+        );
+    }
+}
+
+#[test]
+fn options_of_the_other_mode_are_refused() {
+    let (code, err) = edge(&["--input", "a.jpg", "--output", "o", "--fps", "10"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--fps applies to live mode only"), "{err}");
+    let (code, err) = edge(&["--input", "a.jpg", "--output", "o", "--cycle", "5"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--cycle applies to live mode only"), "{err}");
+    let (code, err) = edge(&["--source", "test-pattern", "--no-clobber"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--no-clobber applies to file mode only"),
+        "{err}"
+    );
+    let (code, err) = edge(&["--source", "test-pattern", "--max-side", "512"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--max-side applies to file mode only"),
+        "{err}"
+    );
+}
+
+/// A headless live run of one test-pattern frame: (exit code, stderr).
+fn live_once(extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["--headless", "--frames", "1", "--quiet"];
+    args.extend_from_slice(extra);
+    edge(&args)
+}
+
+#[test]
+fn a_kiosk_starts_with_what_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small = stylecast_e2e::repo_root().join("models/small/starry_night.safetensors");
+    let models = d.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let good = std::fs::read(&small).unwrap();
+    std::fs::write(
+        models.join("a_truncated.safetensors"),
+        &good[..good.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(models.join("b.safetensors"), &good).unwrap();
+    let out = d.join("frames");
+    let (o, m) = (out.to_str().unwrap(), models.to_str().unwrap());
+    let (code, err) = live_once(&["--models", m, "--source", "test-pattern", "--output", o]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("a_truncated.safetensors") && err.contains("going on without it"),
+        "{err}"
+    );
+    assert!(out.join("frame_000001.png").exists());
+    // A slideshow whose first picture is unreadable starts with the next one; the
+    // second run's frame is numbered on after the first's.
+    let show = d.join("show");
+    std::fs::create_dir_all(&show).unwrap();
+    std::fs::write(show.join("a.jpg"), b"not a jpeg").unwrap();
+    image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]))
+        .save(show.join("b.png"))
+        .unwrap();
+    let (code, err) = live_once(&[
+        "--models",
+        m,
+        "--source",
+        show.to_str().unwrap(),
+        "--output",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("a.jpg"), "{err}");
+    assert!(out.join("frame_000002.png").exists());
+    // Nothing loads: an error naming why.
+    std::fs::remove_file(models.join("b.safetensors")).unwrap();
+    let (code, err) = live_once(&["--models", m, "--source", "test-pattern", "--output", o]);
+    assert_ne!(code, 0);
+    assert!(
+        !err.contains("panicked") && err.contains("a_truncated.safetensors"),
+        "{err}"
+    );
+    // An --output that cannot be written fails at start.
+    let file = d.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let s = small.to_str().unwrap();
+    let (code, err) = live_once(&[
+        "--model",
+        s,
+        "--source",
+        "test-pattern",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("panicked") && err.contains("a-file"), "{err}");
+}

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Result};
 use stylecast::{Precision, Stylizer};
 
 /// How often the folder is looked at.
@@ -63,30 +62,6 @@ impl Library {
         *cur = Arc::new(StyleSet::new(styles, cur.version + 1));
         cur.clone()
     }
-}
-
-/// Loads every model of `paths`, skipping (with a warning) those that do not load; fails
-/// only when none does. One bad file must not keep a kiosk from starting.
-pub fn load_all(
-    paths: &[PathBuf],
-    device: &candle_core::Device,
-    precision: Precision,
-) -> Result<Vec<(PathBuf, Arc<Stylizer>)>> {
-    let mut styles = Vec::new();
-    let mut failed = Vec::new();
-    for p in paths {
-        match Stylizer::load(p, device, precision) {
-            Ok(s) => styles.push((p.clone(), Arc::new(s))),
-            Err(e) => {
-                eprintln!("warning: {}: cannot load model, skipped: {e}", p.display());
-                failed.push(format!("{}: {e}", p.display()));
-            }
-        }
-    }
-    if styles.is_empty() {
-        bail!("no model could be loaded:\n  {}", failed.join("\n  "));
-    }
-    Ok(styles)
 }
 
 /// What the watcher knows of one file.

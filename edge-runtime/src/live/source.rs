@@ -261,10 +261,32 @@ impl StillSource {
         } else {
             bail!("{}: no such image file or folder", path.display());
         };
-        let current = fit_still(
-            load_rgb(&paths[0])
-                .with_context(|| format!("{}: cannot load image", paths[0].display()))?,
-        );
+        // The first picture that loads starts the show; an unreadable one is passed over
+        // as `advance` does later, and only a show with no readable picture fails.
+        let mut first = None;
+        let mut last_error = None;
+        for (i, p) in paths.iter().enumerate() {
+            match load_rgb(p) {
+                Ok(img) => {
+                    first = Some((i, img));
+                    break;
+                }
+                Err(e) if paths.len() > 1 => {
+                    eprintln!("warning: {}: skipped: {e}", p.display());
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e).context(format!("{}: cannot load image", p.display())),
+            }
+        }
+        let Some((index, img)) = first else {
+            let why = last_error.map(|e| e.to_string()).unwrap_or_default();
+            bail!(
+                "{}: none of its {} images can be read (the last: {why})",
+                path.display(),
+                paths.len()
+            );
+        };
+        let current = fit_still(img);
         let name = if paths.len() > 1 {
             format!("slideshow of {} images in {}", paths.len(), path.display())
         } else {
@@ -273,7 +295,7 @@ impl StillSource {
         Ok(Self {
             name,
             paths,
-            index: 0,
+            index,
             current,
             shown_at: Instant::now(),
             pacer: Pacer::new(fps),
