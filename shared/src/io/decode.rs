@@ -143,3 +143,84 @@ fn to_rgb(img: DynamicImage, bg: [u8; 3]) -> RgbImage {
         image::Rgb([mix(r, bg[0]), mix(g, bg[1]), mix(b, bg[2])])
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Luma, Rgb, Rgba};
+
+    fn png_bytes(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> RgbImage {
+        decode_rgb(bytes, Path::new("t.png")).unwrap()
+    }
+
+    #[test]
+    fn sixteen_bit_and_grey_become_eight_bit_rgb() {
+        let deep: ImageBuffer<Rgb<u16>, Vec<u16>> =
+            ImageBuffer::from_pixel(3, 2, Rgb([65535, 32896, 0]));
+        let img = decode(&png_bytes(&DynamicImage::ImageRgb16(deep)));
+        assert_eq!(img.get_pixel(1, 1).0, [255, 128, 0]);
+        let grey: ImageBuffer<Luma<u8>, Vec<u8>> = ImageBuffer::from_pixel(2, 2, Luma([77]));
+        let img = decode(&png_bytes(&DynamicImage::ImageLuma8(grey)));
+        assert_eq!(img.get_pixel(0, 0).0, [77, 77, 77]);
+    }
+
+    #[test]
+    fn palette_pngs_are_looked_up() {
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, 2, 1);
+            enc.set_color(png::ColorType::Indexed);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.set_palette(vec![10, 20, 30, 200, 100, 50]);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[1, 0]).unwrap();
+        }
+        let img = decode(&out);
+        assert_eq!(img.get_pixel(0, 0).0, [200, 100, 50]);
+        assert_eq!(img.get_pixel(1, 0).0, [10, 20, 30]);
+    }
+
+    #[test]
+    fn transparent_areas_are_put_on_the_background_not_their_hidden_rgb() {
+        let mut rgba: ImageBuffer<Rgba<u8>, Vec<u8>> = ImageBuffer::new(2, 1);
+        rgba.put_pixel(0, 0, Rgba([0, 0, 0, 0])); // hidden black under alpha 0
+        rgba.put_pixel(1, 0, Rgba([200, 0, 0, 128]));
+        let bytes = png_bytes(&DynamicImage::ImageRgba8(rgba));
+        let img = decode(&bytes);
+        assert_eq!(img.get_pixel(0, 0).0, DEFAULT_BACKGROUND);
+        assert_eq!(img.get_pixel(1, 0).0, [227, 127, 127]);
+        let on_grey = decode_rgb_with(
+            &bytes,
+            Path::new("t.png"),
+            &DecodeOptions {
+                background: [100, 100, 100],
+            },
+        )
+        .unwrap();
+        assert_eq!(on_grey.get_pixel(0, 0).0, [100, 100, 100]);
+    }
+
+    #[test]
+    fn bad_bytes_and_absurd_headers_are_errors_naming_the_file() {
+        for bytes in [&b""[..], b"hello", &[0xff, 0xd8, 0xff, 0xe0, 0, 16][..]] {
+            let e = decode_rgb(bytes, Path::new("photo.jpg"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("photo.jpg"), "{e}");
+        }
+        // A PNG header claiming 100000 x 1: refused from the header.
+        let mut png = png_bytes(&DynamicImage::ImageRgb8(RgbImage::new(1, 1)));
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        let e = decode_rgb(&png, Path::new("big.png"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("big.png"), "{e}");
+    }
+}
