@@ -107,7 +107,11 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         .models
         .folder()
         .map(|dir| library::Watcher::new(&dir, device.clone(), s.precision, &loaded, s.quiet));
-    let library = Library::new(styles.clone());
+    let style_count = styles.len();
+    // Only the library (and the watcher) keep the styles from here on: a style replaced
+    // while running is freed with its last set.
+    let library = Library::new(styles);
+    drop(loaded);
 
     let source = open_source(s)?;
 
@@ -139,7 +143,7 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         eprintln!(
             "live: {} -> {} style(s) [{}] at {iw}x{ih} on {} -> {target}",
             source.describe(),
-            styles.len(),
+            style_count,
             style_names.join(", "),
             s.device
         );
