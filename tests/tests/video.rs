@@ -32,6 +32,18 @@ fn small_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/small/starry_night.safetensors")
 }
 
+/// `edge-runtime --model <small> --input IN --output OUT`, its command for more arguments.
+fn stylize_cmd(input: &Path, output: &Path) -> Command {
+    let mut c = Command::new(bin("edge-runtime"));
+    c.arg("--model")
+        .arg(small_model())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output);
+    c
+}
+
 /// A 96x64, 12 fps, 2 s clip with a 440 Hz tone.
 fn make_clip(path: &Path) {
     make_clip_with(path, &[]);
@@ -125,15 +137,7 @@ fn a_video_keeps_its_frames_rate_size_and_sound() {
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("styled.mp4");
-    let o = Command::new(bin("edge-runtime"))
-        .arg("--model")
-        .arg(small_model())
-        .arg("--input")
-        .arg(&clip)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = stylize_cmd(&clip, &out).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(
@@ -175,15 +179,7 @@ fn a_damaged_video_is_an_error_and_leaves_nothing() {
     let junk = dir.path().join("junk.mkv");
     std::fs::write(&junk, vec![0x5au8; 50_000]).unwrap();
     for bad in [&cut, &fast_cut, &junk] {
-        let o = Command::new(bin("edge-runtime"))
-            .arg("--model")
-            .arg(small_model())
-            .arg("--input")
-            .arg(bad)
-            .arg("--output")
-            .arg(&out_dir)
-            .output()
-            .unwrap();
+        let o = stylize_cmd(&bad, &out_dir).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(
@@ -204,13 +200,7 @@ fn a_missing_ffmpeg_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("clip.mp4");
     std::fs::write(&clip, b"not looked at").unwrap();
-    let o = Command::new(bin("edge-runtime"))
-        .arg("--model")
-        .arg(small_model())
-        .arg("--input")
-        .arg(&clip)
-        .arg("--output")
-        .arg(dir.path().join("out.mp4"))
+    let o = stylize_cmd(&clip, &dir.path().join("out.mp4"))
         .env("STYLECAST_FFMPEG", "/nonexistent/ffmpeg")
         .env("STYLECAST_FFPROBE", "/nonexistent/ffprobe")
         .output()
@@ -330,13 +320,7 @@ fn smooth_steadies_a_still_scene() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let change = |smooth: &str| {
         let out = dir.path().join(format!("out_{smooth}.mp4"));
-        let o = Command::new(bin("edge-runtime"))
-            .arg("--model")
-            .arg(small_model())
-            .arg("--input")
-            .arg(&clip)
-            .arg("--output")
-            .arg(&out)
+        let o = stylize_cmd(&clip, &out)
             .args(["--smooth", smooth, "--quiet"])
             .output()
             .unwrap();
