@@ -75,13 +75,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--warmup-minutes", type=float, default=5)
+    ap.add_argument("--judge-from-minutes", type=float, default=0,
+                    help="judge staleness only from here on (e.g. after other load on the machine ended)")
     a = ap.parse_args()
     rss, stats = read(a.out)
     warm = [m for t, m in rss if t >= a.warmup_minutes * 60]
     unplugs = [float(l.split()[0]) for l in open(f"{a.out}/fakecam.log") if " unplug " in l]
     t0 = min([float(l.split()[0]) for l in open(f"{a.out}/fakecam.log")] or [0])
     unplug_t = [u - t0 for u in unplugs]
-    judged = [s for s in stats if not any(s[0] - 10 <= u <= s[0] + 3 for u in unplug_t)]
+    judged = [s for s in stats if s[0] >= a.judge_from_minutes * 60
+              and not any(s[0] - 10 <= u <= s[0] + 3 for u in unplug_t)]
     stale = [s for s in judged if s[5] > 2 * s[3]]
     spread = (max(warm) - min(warm)) / min(warm) * 100 if warm else float("nan")
     plot(f"{a.out}/soak.png", [
