@@ -34,6 +34,8 @@ pub struct Stats {
     pub captured: AtomicU64,
     pub inferred: AtomicU64,
     pub infer_us: AtomicU64,
+    /// The slowest inference since the presenter's last log line (it resets it).
+    pub infer_max_us: AtomicU64,
     pub errors: AtomicU64,
     /// Camera frames that did not decode (corrupt or cut-short MJPEG), skipped.
     pub skipped: AtomicU64,
@@ -227,10 +229,9 @@ pub fn infer_loop(
         last_style = style;
         match result.map(|o| smoother.apply(&input, o)) {
             Ok(output) => {
-                shared
-                    .stats
-                    .infer_us
-                    .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let us = t.elapsed().as_micros() as u64;
+                shared.stats.infer_us.fetch_add(us, Ordering::Relaxed);
+                shared.stats.infer_max_us.fetch_max(us, Ordering::Relaxed);
                 shared.stats.inferred.fetch_add(1, Ordering::Relaxed);
                 shared.stylized.post(Stylized {
                     input,

@@ -234,6 +234,7 @@ impl Presenter {
             }
             self.mark = self.mark_now(now);
             self.interval_max_latency_ms = 0.0;
+            self.shared.stats.infer_max_us.store(0, Ordering::Relaxed);
         }
     }
 
@@ -267,10 +268,11 @@ impl Presenter {
             0.0
         };
         format!(
-            "live: {:.1} fps, source {:.1} fps, inference {:.0} ms, latency {:.0} ms (max {:.0}), dropped {} (total {}), style {}",
+            "live: {:.1} fps, source {:.1} fps, inference {:.0} ms (max {:.0}), latency {:.0} ms (max {:.0}), dropped {} (total {}), style {}",
             frames as f64 / secs,
             (b.captured - a.captured) as f64 / secs,
             infer_ms,
+            self.shared.stats.infer_max_us.load(Ordering::Relaxed) as f64 / 1e3,
             latency,
             self.interval_max_latency_ms,
             b.dropped - a.dropped,
