@@ -2,7 +2,6 @@
 //! at its own size, stylized by every shipped style, each written to a file, plus one
 //! before/after sheet of them all, so a first run shows what the project does.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -93,18 +92,15 @@ fn sheet_layout(photo: &RgbImage) -> Layout {
     }
 }
 
-/// The written paths on stdout; a closed stdout (`| head -1`) is not an error here: the
-/// files are written already.
+/// The written paths on stdout (`say`: a closed stdout is not an error here, the files are
+/// written already).
 fn report(written: &[PathBuf], photo: &Path) {
     eprintln!(
         "stylized {} with {} styles; before/after sheet last:",
         photo.display(),
         written.len().saturating_sub(1)
     );
-    let mut out = std::io::stdout().lock();
     for p in written {
-        if writeln!(out, "{}", p.display()).is_err() {
-            break;
-        }
+        crate::say::line(p.display());
     }
 }

@@ -35,22 +35,10 @@ pub fn is_video_path(p: &Path) -> bool {
         .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The video files in a folder and its subfolders, sorted (`skip`: folders not to enter,
+/// The video files in a folder and its subfolders, sorted (`skip`: a folder not to enter,
 /// e.g. the output folder).
 pub fn videos_in(dir: &Path, skip: &Path) -> Vec<PathBuf> {
-    let skip = skip.canonicalize().ok();
-    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_entry(|e| {
-            !(e.file_type().is_dir() && skip.is_some() && e.path().canonicalize().ok() == skip)
-        })
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && is_video_path(e.path()))
-        .map(|e| e.into_path())
-        .collect();
-    v.sort();
-    v
+    stylecast::io::image::walk_files(dir, &[skip.to_path_buf()], is_video_path).images
 }
 
 /// The checked options of a video run; images given alongside go through file mode after.

@@ -45,6 +45,12 @@ pub struct ImageWalk {
 /// The image files in `dir` and below, not descending into the folders of `skip` (compared
 /// after resolving links: e.g. an output folder inside the input folder).
 pub fn walk_images(dir: &Path, skip: &[PathBuf]) -> ImageWalk {
+    walk_files(dir, skip, is_image_path)
+}
+
+/// The files in `dir` and below that `keep` takes (e.g. video files), sorted, skipping as
+/// [`walk_images`] does; they are in `images`.
+pub fn walk_files(dir: &Path, skip: &[PathBuf], keep: impl Fn(&Path) -> bool) -> ImageWalk {
     let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut walk = ImageWalk::default();
     let entries = walkdir::WalkDir::new(dir)
@@ -57,9 +63,7 @@ pub fn walk_images(dir: &Path, skip: &[PathBuf]) -> ImageWalk {
         });
     for e in entries {
         match e {
-            Ok(e) if e.file_type().is_file() && is_image_path(e.path()) => {
-                walk.images.push(e.into_path())
-            }
+            Ok(e) if e.file_type().is_file() && keep(e.path()) => walk.images.push(e.into_path()),
             Ok(_) => {}
             Err(e) => {
                 let path = e.path().unwrap_or(dir).to_path_buf();
