@@ -230,13 +230,17 @@ pub fn run(s: &VideoSettings) -> Result<()> {
     let models = s.models.paths()?;
     let device = stylecast::parse_device(&s.device)?;
     let jobs = plan_outputs(&s.videos, &s.output, models.len())?;
-    for (mi, m) in models.iter().enumerate() {
+    // Each video probed once, before any model is loaded: a bad one fails at once.
+    let infos = jobs
+        .iter()
+        .map(|(input, _)| probe(input))
+        .collect::<Result<Vec<_>>>()?;
+    for m in &models {
         let stylizer = Stylizer::load(m, &device, s.precision)?;
         let style = sanitize(&stylizer.meta().style);
-        for (input, out) in &jobs {
-            let dst = out(&style, mi);
-            let info = probe(input)?;
-            let frames = stylize_video(&stylizer, input, &info, &dst, s, &stop)?;
+        for ((input, out), info) in jobs.iter().zip(&infos) {
+            let dst = out(&style);
+            let frames = stylize_video(&stylizer, input, info, &dst, s, &stop)?;
             if !s.quiet {
                 eprintln!("{} -> {} ({frames} frames)", input.display(), dst.display());
             }
@@ -248,7 +252,7 @@ pub fn run(s: &VideoSettings) -> Result<()> {
     Ok(())
 }
 
-type OutputName = Box<dyn Fn(&str, usize) -> PathBuf>;
+type OutputName = Box<dyn Fn(&str) -> PathBuf>;
 
 /// Each input with the function naming its output for a style. `--output out.mp4` (one input)
 /// is used as is for one model and gets `_<style>` for several; a folder gets
@@ -275,7 +279,7 @@ fn plan_outputs(
             );
         }
         let out = output.to_path_buf();
-        let name: OutputName = Box::new(move |style, _| {
+        let name: OutputName = Box::new(move |style| {
             if models == 1 {
                 out.clone()
             } else {
@@ -303,7 +307,7 @@ fn plan_outputs(
             );
         }
         let dir = output.to_path_buf();
-        let name: OutputName = Box::new(move |style, _| dir.join(format!("{stem}_{style}.{ext}")));
+        let name: OutputName = Box::new(move |style| dir.join(format!("{stem}_{style}.{ext}")));
         plan.push((v.clone(), name));
     }
     Ok(plan)
@@ -645,16 +649,16 @@ mod tests {
     fn outputs_never_collide() {
         let v = |s: &str| PathBuf::from(s);
         let plan = plan_outputs(&[v("a/clip.mp4"), v("b/other.mov")], Path::new("out"), 2).unwrap();
-        assert_eq!(plan[0].1("starry", 0), v("out/clip_starry.mp4"));
-        assert_eq!(plan[1].1("starry", 0), v("out/other_starry.mov"));
+        assert_eq!(plan[0].1("starry"), v("out/clip_starry.mp4"));
+        assert_eq!(plan[1].1("starry"), v("out/other_starry.mov"));
         let e = plan_outputs(&[v("a/clip.mp4"), v("b/clip.mp4")], Path::new("out"), 1)
             .err()
             .unwrap();
         assert!(format!("{e:#}").contains("same output name"), "{e:#}");
         let one = plan_outputs(&[v("clip.mkv")], Path::new("x/out.mp4"), 1).unwrap();
-        assert_eq!(one[0].1("s", 0), v("x/out.mp4"));
+        assert_eq!(one[0].1("s"), v("x/out.mp4"));
         let two = plan_outputs(&[v("clip.mkv")], Path::new("x/out.mp4"), 2).unwrap();
-        assert_eq!(two[0].1("s", 1), v("x/out_s.mp4"));
+        assert_eq!(two[0].1("s"), v("x/out_s.mp4"));
         assert!(plan_outputs(&[v("a.mp4"), v("b.mp4")], Path::new("o.mp4"), 1).is_err());
         assert_eq!(tmp_ext(&partial_name(Path::new("d/o.webm"))), "webm");
     }
