@@ -31,6 +31,7 @@ pub use error::{Error, Result};
 pub use io::atomic::atomic_write;
 pub use io::model_file::{ModelFile, ModelMeta};
 pub use net::config::NetConfig;
+pub use net::style_mix::StyleMix;
 pub use net::transformer::TransformerNet;
 pub use stylize::{Precision, StylizeOptions, Stylizer};
 pub use tuning::{tune_cpu_workers_for_frames, tune_malloc};

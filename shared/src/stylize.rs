@@ -9,6 +9,7 @@ use image::{imageops::FilterType, RgbImage};
 use crate::error::{Error, Result};
 use crate::io::image::{image_to_tensor, resize_longer_side, tensor_to_image};
 use crate::io::model_file::{ModelFile, ModelMeta};
+use crate::net::style_mix::StyleMix;
 use crate::net::transformer::TransformerNet;
 
 /// The dtype the network computes in. Weights are cast to it whatever the file holds,
@@ -94,9 +95,16 @@ impl Default for StylizeOptions {
     }
 }
 
-/// A loaded model, ready to stylize on one device.
+/// A loaded model, ready to stylize on one device. A multi-style model paints one of its
+/// styles or a blend ([`Stylizer::set_style`]); the first style until told otherwise.
+#[derive(Clone)]
 pub struct Stylizer {
+    /// The network as loaded: for several styles, a bank of instance-norm parameters.
+    bank: TransformerNet,
+    /// `bank` with the current mix applied (the same network for a single style).
     net: TransformerNet,
+    mix: StyleMix,
+    names: Vec<String>,
     meta: ModelMeta,
     device: Device,
     precision: Precision,
@@ -117,13 +125,67 @@ impl Stylizer {
             .map(|(k, v)| Ok((k.clone(), v.to_device(device)?.to_dtype(dtype)?)))
             .collect::<Result<_>>()?;
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
-        let net = TransformerNet::new(vb, &model.meta.config)?;
-        Ok(Self {
-            net,
+        let bank = TransformerNet::new(vb, &model.meta.config)?;
+        let mut s = Self {
+            net: bank.clone(),
+            bank,
+            mix: StyleMix::single(0, model.meta.config.styles)?,
+            names: model.meta.names(),
             meta: model.meta.clone(),
             device: device.clone(),
             precision,
-        })
+        };
+        if s.bank.styles() > 1 {
+            s.set_style(s.mix.clone())?;
+        }
+        Ok(s)
+    }
+
+    /// The names of the model's styles, in its order (one for a single-style model).
+    pub fn style_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The mix it paints with now.
+    pub fn style_mix(&self) -> &StyleMix {
+        &self.mix
+    }
+
+    /// The current style's name, or the blend's (`a:0.60,b:0.40`).
+    pub fn style_label(&self) -> String {
+        self.mix.label(&self.names)
+    }
+
+    /// Paints with `mix` from now on. Only the instance norms' few thousand scales and
+    /// shifts are recomputed, so a live morph can call this every frame.
+    pub fn set_style(&mut self, mix: StyleMix) -> Result<()> {
+        if mix.styles() != self.names.len() {
+            return Err(Error::Invalid(format!(
+                "a mix of {} styles for {}, which has {}",
+                mix.styles(),
+                self.meta.style,
+                self.names.len()
+            )));
+        }
+        if self.bank.styles() > 1 {
+            self.net = self.bank.styled(&mix.to_tensor(&self.device)?)?;
+        }
+        self.mix = mix;
+        Ok(())
+    }
+
+    /// Paints with the style or blend `spec` names: `NAME`, `INDEX` or `NAME:W,NAME:W`
+    /// (see [`StyleMix::parse`]).
+    pub fn select_style(&mut self, spec: &str) -> Result<()> {
+        let mix = StyleMix::parse(spec, &self.names)?;
+        self.set_style(mix)
+    }
+
+    /// A copy painting `mix` (the weights are shared, not copied).
+    pub fn with_style(&self, mix: StyleMix) -> Result<Self> {
+        let mut s = self.clone();
+        s.set_style(mix)?;
+        Ok(s)
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -254,6 +316,88 @@ pub fn blend(original: &RgbImage, stylized: &RgbImage, strength: f32) -> RgbImag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::model_file::tests::random_model;
+
+    fn photo() -> RgbImage {
+        RgbImage::from_fn(20, 16, |x, y| {
+            image::Rgb([(x * 12) as u8, (y * 15) as u8, ((x * y) % 256) as u8])
+        })
+    }
+
+    /// Blend weights (1, 0) paint exactly the first style: bit for bit what the style alone,
+    /// resolved into a single-style model, paints. In f32 and f16 files.
+    #[test]
+    fn a_mix_of_one_style_is_exactly_that_style() {
+        let multi = random_model(3, vec!["a".into(), "b".into(), "c".into()]);
+        let opts = StylizeOptions::default();
+        for dtype in [DType::F32, DType::F16] {
+            let multi = multi.to_dtype(dtype).unwrap();
+            let mut s = Stylizer::from_model(&multi, &Device::Cpu, Precision::F32).unwrap();
+            assert_eq!(s.style_names(), ["a", "b", "c"]);
+            assert_eq!(s.style_label(), "a", "the first style by default");
+            for (i, name) in ["a", "b", "c"].iter().enumerate() {
+                let one = multi
+                    .resolve_style(&StyleMix::single(i, 3).unwrap())
+                    .unwrap();
+                assert_eq!(one.meta.config.styles, 1);
+                assert_eq!(one.meta.style, *name);
+                assert_eq!(one.tensors["in1.weight"].dims(), &[4]);
+                let alone = Stylizer::from_model(&one, &Device::Cpu, Precision::F32).unwrap();
+                s.select_style(&format!("{name}:1,{}:0", ["b", "c", "a"][i]))
+                    .unwrap();
+                assert_eq!(s.style_label(), *name);
+                let (a, b) = (
+                    s.stylize(&photo(), &opts).unwrap(),
+                    alone.stylize(&photo(), &opts).unwrap(),
+                );
+                assert!(
+                    a == b,
+                    "{dtype:?} style {name}: the mix differs from the style alone"
+                );
+            }
+        }
+    }
+
+    /// Halfway between two styles is a valid picture of the photo's size that differs
+    /// from both ends; the styles themselves differ from each other.
+    #[test]
+    fn a_morph_midpoint_differs_from_both_ends() {
+        let multi = random_model(2, vec!["a".into(), "b".into()]);
+        let opts = StylizeOptions::default();
+        let s = Stylizer::from_model(&multi, &Device::Cpu, Precision::F32).unwrap();
+        let paint = |mix: StyleMix| s.with_style(mix).unwrap().stylize(&photo(), &opts).unwrap();
+        let a = paint(StyleMix::single(0, 2).unwrap());
+        let b = paint(StyleMix::single(1, 2).unwrap());
+        let mid = paint(
+            StyleMix::single(0, 2)
+                .unwrap()
+                .lerp(&StyleMix::single(1, 2).unwrap(), 0.5)
+                .unwrap(),
+        );
+        assert_eq!(mid.dimensions(), photo().dimensions());
+        let mean_diff = |x: &RgbImage, y: &RgbImage| {
+            x.as_raw()
+                .iter()
+                .zip(y.as_raw())
+                .map(|(p, q)| (*p as f64 - *q as f64).abs())
+                .sum::<f64>()
+                / x.as_raw().len() as f64
+        };
+        assert!(mean_diff(&a, &b) > 1.0, "the two styles paint alike");
+        assert!(
+            mean_diff(&mid, &a) > 0.2 && mean_diff(&mid, &b) > 0.2,
+            "{} {}",
+            mean_diff(&mid, &a),
+            mean_diff(&mid, &b)
+        );
+        let e = s.clone().select_style("zebra").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown style \"zebra\"") && e.contains("a, b"),
+            "{e}"
+        );
+        let e = s.clone().select_style("a:0,b:0").unwrap_err().to_string();
+        assert!(e.contains("all zero"), "{e}");
+    }
 
     #[test]
     fn ycbcr_round_trips() {

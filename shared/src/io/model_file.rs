@@ -14,7 +14,12 @@ use crate::error::{Error, Result};
 use crate::net::config::NetConfig;
 
 pub const FORMAT_NAME: &str = "stylecast-transformer";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest version this build reads and writes. Version 2 added several styles in one
+/// file (`config.styles` > 1, their names under `styles`); single-style files are still
+/// written as version 1, so older builds keep reading them.
+pub const FORMAT_VERSION: u32 = 2;
+/// Longest style name a file may give.
+const MAX_STYLE_NAME: usize = 200;
 /// Largest model file we read. The paper's network is 6.7 MB in f32; this leaves room for
 /// much wider ones and still refuses a wrong file (a disk image, `/dev/zero`) before reading.
 pub const MAX_MODEL_BYTES: u64 = 1 << 30;
@@ -23,8 +28,13 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
     pub config: NetConfig,
-    /// Human-readable style name, e.g. "starry_night".
+    /// Human-readable style name, e.g. "starry_night"; for a multi-style file, the name of
+    /// the collection (its styles are in `style_names`).
     pub style: String,
+    /// The styles' names, in the network's order, when it holds more than one
+    /// (`config.styles` of them); empty for a single-style model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub style_names: Vec<String>,
     /// How it was trained, where known (steps, loss weights, final losses, style hash...).
     pub training: Option<serde_json::Value>,
 }
@@ -34,7 +44,28 @@ impl ModelMeta {
         Self {
             config,
             style: style.into(),
+            style_names: Vec::new(),
             training: None,
+        }
+    }
+
+    /// A multi-style model's metadata: the collection's name and one name per style.
+    pub fn with_styles(style: impl Into<String>, config: NetConfig, names: Vec<String>) -> Self {
+        let mut m = Self::new(style, config.with_styles(names.len().max(1)));
+        if names.len() > 1 {
+            m.style_names = names;
+        }
+        m
+    }
+
+    /// The name of every style the network holds: `[style]` for a single-style model.
+    pub fn names(&self) -> Vec<String> {
+        if self.config.styles <= 1 {
+            vec![self.style.clone()]
+        } else if self.style_names.len() == self.config.styles {
+            self.style_names.clone()
+        } else {
+            default_style_names(self.config.styles)
         }
     }
 
@@ -211,11 +242,57 @@ impl ModelFile {
         })
     }
 
+    /// The names of its styles (see [`ModelMeta::names`]).
+    pub fn names(&self) -> Vec<String> {
+        self.meta.names()
+    }
+
+    /// A single-style model painting `mix` of this one's styles: every instance norm's
+    /// scale and shift mixed (in f32, stored back in the file's dtype), the convolutions
+    /// copied as they are. Named after the mix (`starry_night`, or `a:0.60,b:0.40`).
+    pub fn resolve_style(&self, mix: &crate::StyleMix) -> Result<Self> {
+        let styles = self.meta.config.styles;
+        if mix.styles() != styles {
+            return Err(Error::Invalid(format!(
+                "a mix of {} styles for a model of {styles}",
+                mix.styles()
+            )));
+        }
+        let names = self.names();
+        if styles == 1 {
+            return Ok(self.clone());
+        }
+        let m = Tensor::new(mix.weights(), &Device::Cpu)?.unsqueeze(0)?;
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(k, t)| {
+                if t.rank() != 2 {
+                    return Ok((k.clone(), t.clone()));
+                }
+                let rows = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+                let mixed = m.matmul(&rows)?.squeeze(0)?.to_dtype(t.dtype())?;
+                Ok((k.clone(), mixed.to_device(t.device())?))
+            })
+            .collect::<Result<_>>()?;
+        let mut meta = ModelMeta::new(mix.label(&names), self.meta.config.with_styles(1));
+        meta.training = self.meta.training.clone();
+        Ok(Self { meta, tensors })
+    }
+
     /// Serialises to safetensors bytes in the tensors' current dtype.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut md = HashMap::new();
         md.insert("format".to_string(), FORMAT_NAME.to_string());
-        md.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+        let multi = self.meta.config.styles > 1;
+        let version = if multi { FORMAT_VERSION } else { 1 };
+        md.insert("format_version".to_string(), version.to_string());
+        if multi {
+            md.insert(
+                "styles".to_string(),
+                serde_json::to_string(&self.meta.names()).expect("names serialise"),
+            );
+        }
         md.insert(
             "config".to_string(),
             serde_json::to_string(&self.meta.config).expect("config serialises"),
@@ -299,11 +376,65 @@ fn parse_meta(md: &HashMap<String, String>, shapes: &Shapes, path: &Path) -> Res
         ),
         None => None,
     };
+    let style_names = parse_style_names(md.get("styles"), &config, path)?;
     Ok(ModelMeta {
         config,
         style,
+        style_names,
         training,
     })
+}
+
+/// `style_0`, `style_1`, ... for a multi-style file that does not name its styles.
+fn default_style_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("style_{i}")).collect()
+}
+
+/// The `styles` metadata of a multi-style file: one distinct, non-empty name per style,
+/// none with the `,` or `:` that blends (`a:0.6,b:0.4`) use.
+fn parse_style_names(
+    stored: Option<&String>,
+    config: &NetConfig,
+    path: &Path,
+) -> Result<Vec<String>> {
+    if config.styles <= 1 {
+        return Ok(Vec::new());
+    }
+    let Some(stored) = stored else {
+        return Ok(default_style_names(config.styles));
+    };
+    let names: Vec<String> = serde_json::from_str(stored).map_err(|e| {
+        Error::model(
+            path,
+            format!("bad styles metadata (expected a list of names): {e}"),
+        )
+    })?;
+    if names.len() != config.styles {
+        return Err(Error::model(
+            path,
+            format!(
+                "the styles metadata names {} styles, the network holds {}",
+                names.len(),
+                config.styles
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        if n.trim().is_empty() || n.len() > MAX_STYLE_NAME || n.contains([',', ':']) {
+            return Err(Error::model(
+                path,
+                format!("style name {n:?} is not allowed (1 to {MAX_STYLE_NAME} characters, no ',' or ':')"),
+            ));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(Error::model(
+                path,
+                format!("style name {n:?} appears twice"),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 /// Tensor names and shapes, from a file's header or from tensors.
@@ -337,9 +468,15 @@ fn infer_config_from(shapes: &Shapes, path: &Path) -> Result<NetConfig> {
     while shapes.contains_key(format!("res{}.conv1.conv2d.weight", residual_blocks + 1).as_str()) {
         residual_blocks += 1;
     }
+    // A style bank stores each norm as [styles, channels].
+    let styles = match shapes.get("in1.weight") {
+        Some([s, _]) => *s,
+        _ => 1,
+    };
     let config = NetConfig {
         channels,
         residual_blocks,
+        styles,
     };
     config
         .check()
@@ -405,7 +542,7 @@ pub fn check_finite(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn solid() -> image::RgbImage {
@@ -417,6 +554,7 @@ mod tests {
         let net = NetConfig {
             channels: [2, 2, 2],
             residual_blocks: 1,
+            styles: 1,
         };
         let tensors = net
             .param_shapes()
@@ -464,6 +602,7 @@ mod tests {
         let huge = NetConfig {
             channels: [2, 2, 2],
             residual_blocks: usize::MAX,
+            styles: 1,
         };
         let e = validate(&HashMap::new(), &huge, Path::new("c.safetensors")).unwrap_err();
         assert!(e.to_string().contains("residual_blocks"), "{e}");
@@ -487,5 +626,132 @@ mod tests {
         );
         let meta = ModelMeta::new("candy", Default::default());
         assert_eq!(meta.find_painting(dir.path()), None);
+    }
+
+    /// A small network of `styles` styles with random weights (the norms' scales around 1
+    /// and different per style, so that the styles paint differently).
+    pub(crate) fn random_model(styles: usize, names: Vec<String>) -> ModelFile {
+        let config = NetConfig {
+            channels: [4, 6, 8],
+            residual_blocks: 1,
+            styles,
+        };
+        let tensors = config
+            .param_shapes()
+            .into_iter()
+            .map(|(n, s)| {
+                let t = Tensor::randn(0f32, 0.5, s, &Device::Cpu).unwrap();
+                let t = if n.ends_with("weight") && t.rank() <= 2 {
+                    (t + 1.0).unwrap()
+                } else {
+                    t
+                };
+                (n, t)
+            })
+            .collect();
+        ModelFile {
+            meta: ModelMeta::with_styles("collection", config, names),
+            tensors,
+        }
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_multi_style_file_round_trips_and_one_style_files_stay_version_1() {
+        let path = Path::new("multi.safetensors");
+        let m = random_model(3, names(&["a", "b", "c"]));
+        for dtype in [DType::F32, DType::F16] {
+            let m = m.to_dtype(dtype).unwrap();
+            let bytes = m.to_bytes().unwrap();
+            let back = ModelFile::from_bytes(&bytes, path, &Device::Cpu).unwrap();
+            assert_eq!(back.meta, m.meta);
+            assert_eq!(back.names(), names(&["a", "b", "c"]));
+            assert_eq!(back.tensors["in1.weight"].dims(), &[3, 4]);
+            for (k, t) in &m.tensors {
+                let diff = (t.to_dtype(DType::F32).unwrap()
+                    - back.tensors[k].to_dtype(DType::F32).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+                assert_eq!(diff, 0.0, "{k}");
+            }
+            let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            let md = header.metadata().clone().unwrap();
+            assert_eq!(md["format_version"], "2");
+            assert_eq!(md["styles"], r#"["a","b","c"]"#);
+        }
+        // One style: version 1, the pytorch/examples names and shapes, no `styles` anywhere.
+        let one = random_model(1, vec![]);
+        let bytes = one.to_bytes().unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let md = header.metadata().clone().unwrap();
+        assert_eq!(md["format_version"], "1");
+        assert!(
+            !md.contains_key("styles") && !md["config"].contains("styles"),
+            "{md:?}"
+        );
+        let back = ModelFile::from_bytes(&bytes, path, &Device::Cpu).unwrap();
+        assert_eq!(back.tensors["in1.weight"].dims(), &[4]);
+        assert_eq!(back.names(), names(&["collection"]));
+        // A bare state dict with [S, C] norms reads as S styles, named by index.
+        let bare = serialize_tensors(&m.tensors, HashMap::new()).unwrap();
+        let back = ModelFile::from_bytes(&bare, path, &Device::Cpu).unwrap();
+        assert_eq!(back.meta.config.styles, 3);
+        assert_eq!(back.names(), names(&["style_0", "style_1", "style_2"]));
+    }
+
+    #[test]
+    fn bad_style_names_are_refused_with_the_file_named() {
+        let m = random_model(2, names(&["a", "b"]));
+        let with_styles = |styles: &str| {
+            let mut md: HashMap<String, String> = HashMap::from([
+                ("format".into(), FORMAT_NAME.into()),
+                ("format_version".into(), "2".into()),
+                (
+                    "config".into(),
+                    serde_json::to_string(&m.meta.config).unwrap(),
+                ),
+            ]);
+            md.insert("styles".into(), styles.into());
+            let bytes = serialize_tensors(&m.tensors, md).unwrap();
+            ModelFile::from_bytes(&bytes, Path::new("m.safetensors"), &Device::Cpu)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        for (styles, want) in [
+            (r#"["a"]"#, "names 1 styles, the network holds 2"),
+            (r#"["a","a"]"#, "\"a\" appears twice"),
+            (r#"["a","b:c"]"#, "\"b:c\" is not allowed"),
+            (r#"["a",""]"#, "\"\" is not allowed"),
+            (r#"{"a":1}"#, "bad styles metadata"),
+        ] {
+            let e = with_styles(styles);
+            assert!(
+                e.contains("m.safetensors") && e.contains(want),
+                "{styles}: {e}"
+            );
+        }
+        let mut newer = m.clone();
+        newer.meta.config.styles = 2;
+        let mut md = HashMap::from([
+            ("format".to_string(), FORMAT_NAME.to_string()),
+            ("format_version".to_string(), "3".to_string()),
+        ]);
+        md.insert(
+            "config".into(),
+            serde_json::to_string(&m.meta.config).unwrap(),
+        );
+        let bytes = serialize_tensors(&m.tensors, md).unwrap();
+        let e =
+            ModelFile::from_bytes(&bytes, Path::new("m.safetensors"), &Device::Cpu).unwrap_err();
+        assert!(e.to_string().contains("format version 3 is newer"), "{e}");
     }
 }

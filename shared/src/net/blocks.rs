@@ -119,10 +119,24 @@ pub struct ConvBlock {
 }
 
 impl ConvBlock {
-    /// `stat`: the dtype of the instance-norm statistics (see [`InstanceNorm::new`]).
-    pub fn new(conv: ConvLayer, stat: DType, norm_vb: VarBuilder) -> Result<Self> {
-        let norm = InstanceNorm::new(conv.out_channels()?, stat, norm_vb)?;
+    /// `styles`: how many styles the norm holds; `stat`: the dtype of the instance-norm
+    /// statistics (see [`InstanceNorm::new`]).
+    pub fn new(conv: ConvLayer, styles: usize, stat: DType, norm_vb: VarBuilder) -> Result<Self> {
+        let norm = InstanceNorm::new(conv.out_channels()?, styles, stat, norm_vb)?;
         Ok(Self { conv, norm })
+    }
+
+    /// The block with its norm's styles mixed by `mix` (see [`InstanceNorm::styled`]);
+    /// the convolution is shared, not copied.
+    pub fn styled(&self, mix: &Tensor) -> Result<Self> {
+        Ok(Self {
+            conv: self.conv.clone(),
+            norm: self.norm.styled(mix)?,
+        })
+    }
+
+    pub fn styles(&self) -> usize {
+        self.norm.styles()
     }
 
     /// Conv and norm, then `then` in the norm's pass.
@@ -147,11 +161,18 @@ pub struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    pub fn new(channels: usize, stat: DType, vb: VarBuilder) -> Result<Self> {
+    pub fn new(channels: usize, styles: usize, stat: DType, vb: VarBuilder) -> Result<Self> {
         let conv = |name: &str| ConvLayer::new(channels, channels, 3, 1, vb.pp(name));
         Ok(Self {
-            block1: ConvBlock::new(conv("conv1")?, stat, vb.pp("in1"))?,
-            block2: ConvBlock::new(conv("conv2")?, stat, vb.pp("in2"))?,
+            block1: ConvBlock::new(conv("conv1")?, styles, stat, vb.pp("in1"))?,
+            block2: ConvBlock::new(conv("conv2")?, styles, stat, vb.pp("in2"))?,
+        })
+    }
+
+    pub fn styled(&self, mix: &Tensor) -> Result<Self> {
+        Ok(Self {
+            block1: self.block1.styled(mix)?,
+            block2: self.block2.styled(mix)?,
         })
     }
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CHANNELS: usize = 512;
 /// Most residual blocks a network may have (the default has 5).
 pub const MAX_RESIDUAL_BLOCKS: usize = 64;
+/// Most styles one network may hold (Dumoulin et al. trained 32).
+pub const MAX_STYLES: usize = 256;
 
 /// Channel widths and depth of the image transformation network.
 ///
@@ -22,6 +24,15 @@ pub struct NetConfig {
     pub channels: [usize; 3],
     /// Residual blocks at the narrowest resolution.
     pub residual_blocks: usize,
+    /// Styles the network holds: each is its own scale and shift of every instance norm
+    /// (conditional instance norm, Dumoulin et al. 2017), the convolutions are shared.
+    /// Not written when 1, so that single-style files read as before.
+    #[serde(skip_serializing_if = "is_one")]
+    pub styles: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// `NetConfig` as stored, before its bounds are checked.
@@ -30,6 +41,7 @@ pub struct NetConfig {
 struct Fields {
     channels: [usize; 3],
     residual_blocks: usize,
+    styles: usize,
 }
 
 impl Default for Fields {
@@ -38,6 +50,7 @@ impl Default for Fields {
         Self {
             channels: d.channels,
             residual_blocks: d.residual_blocks,
+            styles: d.styles,
         }
     }
 }
@@ -48,6 +61,7 @@ impl TryFrom<Fields> for NetConfig {
         let c = NetConfig {
             channels: f.channels,
             residual_blocks: f.residual_blocks,
+            styles: f.styles,
         };
         c.check()?;
         Ok(c)
@@ -59,6 +73,7 @@ impl Default for NetConfig {
         Self {
             channels: [32, 64, 128],
             residual_blocks: 5,
+            styles: 1,
         }
     }
 }
@@ -69,11 +84,18 @@ impl NetConfig {
         Self {
             channels: [16, 32, 64],
             residual_blocks: 5,
+            styles: 1,
         }
     }
 
+    /// The same network holding `styles` styles.
+    pub fn with_styles(self, styles: usize) -> Self {
+        Self { styles, ..self }
+    }
+
     /// Whether every field is within its bound: channels 1..=[`MAX_CHANNELS`], residual
-    /// blocks 0..=[`MAX_RESIDUAL_BLOCKS`]. The message names the field and the bound.
+    /// blocks 0..=[`MAX_RESIDUAL_BLOCKS`], styles 1..=[`MAX_STYLES`]. The message names
+    /// the field and the bound.
     pub fn check(&self) -> Result<(), String> {
         for (i, &c) in self.channels.iter().enumerate() {
             if !(1..=MAX_CHANNELS).contains(&c) {
@@ -86,10 +108,17 @@ impl NetConfig {
                 self.residual_blocks
             ));
         }
+        if !(1..=MAX_STYLES).contains(&self.styles) {
+            return Err(format!(
+                "styles is {}, outside 1..={MAX_STYLES}",
+                self.styles
+            ));
+        }
         Ok(())
     }
 
-    /// Every parameter's name and shape, in the pytorch/examples state-dict layout.
+    /// Every parameter's name and shape, in the pytorch/examples state-dict layout; with
+    /// several styles each instance norm's weight and bias are `[styles, channels]`.
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let [c1, c2, c3] = self.channels;
         let mut v = Vec::new();
@@ -107,9 +136,15 @@ impl NetConfig {
         conv("deconv1", c3, c2, 3);
         conv("deconv2", c2, c1, 3);
         conv("deconv3", c1, 3, 9);
+        let styles = self.styles;
         let mut norm = |name: String, c: usize| {
-            v.push((format!("{name}.weight"), vec![c]));
-            v.push((format!("{name}.bias"), vec![c]));
+            let shape = if styles == 1 {
+                vec![c]
+            } else {
+                vec![styles, c]
+            };
+            v.push((format!("{name}.weight"), shape.clone()));
+            v.push((format!("{name}.bias"), shape));
         };
         norm("in1".into(), c1);
         norm("in2".into(), c2);
@@ -165,9 +200,22 @@ mod tests {
             parse(r#"{"depth":3}"#).is_err(),
             "unknown fields are refused"
         );
+        let e = parse(r#"{"styles":0}"#).unwrap_err();
+        assert!(e.to_string().contains("styles is 0"), "{e}");
+        let e = parse(r#"{"styles":100000}"#).unwrap_err();
+        assert!(e.to_string().contains("styles is 100000"), "{e}");
+        // One style is not written: older builds (which refuse unknown fields) read it.
+        let json = serde_json::to_string(&NetConfig::default()).unwrap();
+        assert!(!json.contains("styles"), "{json}");
+        let multi = NetConfig::default().with_styles(8);
+        assert_eq!(
+            parse(&serde_json::to_string(&multi).unwrap()).unwrap(),
+            multi
+        );
         let wide = NetConfig {
             channels: [MAX_CHANNELS; 3],
             residual_blocks: MAX_RESIDUAL_BLOCKS,
+            styles: MAX_STYLES,
         };
         assert_eq!(wide.check(), Ok(()));
         assert_eq!(parse(&serde_json::to_string(&wide).unwrap()).unwrap(), wide);

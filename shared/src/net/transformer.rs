@@ -31,7 +31,9 @@ impl TransformerNet {
     /// `stat`: dtype of the instance-norm statistics; training uses f64 (see `InstanceNorm`).
     pub fn with_stat_dtype(vb: VarBuilder, config: &NetConfig, stat: DType) -> Result<Self> {
         let [c1, c2, c3] = config.channels;
-        let block = |conv: Result<ConvLayer>, norm: &str| ConvBlock::new(conv?, stat, vb.pp(norm));
+        let styles = config.styles;
+        let block =
+            |conv: Result<ConvLayer>, norm: &str| ConvBlock::new(conv?, styles, stat, vb.pp(norm));
         Ok(Self {
             downsample: vec![
                 block(ConvLayer::new(3, c1, 9, 1, vb.pp("conv1")), "in1")?,
@@ -39,7 +41,7 @@ impl TransformerNet {
                 block(ConvLayer::new(c2, c3, 3, 2, vb.pp("conv3")), "in3")?,
             ],
             residual: (1..=config.residual_blocks)
-                .map(|i| ResidualBlock::new(c3, stat, vb.pp(format!("res{i}"))))
+                .map(|i| ResidualBlock::new(c3, styles, stat, vb.pp(format!("res{i}"))))
                 .collect::<Result<_>>()?,
             upsample: vec![
                 block(ConvLayer::upsampling(c3, c2, 3, vb.pp("deconv1")), "in4")?,
@@ -52,6 +54,30 @@ impl TransformerNet {
 
     pub fn config(&self) -> &NetConfig {
         &self.config
+    }
+
+    /// How many styles the network holds.
+    pub fn styles(&self) -> usize {
+        self.config.styles
+    }
+
+    /// The network painting the mix `mix` of its styles: `[S]` weights for the whole batch
+    /// (a style or a blend, see [`crate::net::style_mix::StyleMix`]), or `[N, S]`, one row
+    /// per image (training). Only the instance norms' scales and shifts are computed; the
+    /// convolutions, and what they cache, are shared with `self`.
+    pub fn styled(&self, mix: &Tensor) -> Result<Self> {
+        let blocks = |v: &[ConvBlock]| v.iter().map(|b| b.styled(mix)).collect::<Result<Vec<_>>>();
+        Ok(Self {
+            downsample: blocks(&self.downsample)?,
+            residual: self
+                .residual
+                .iter()
+                .map(|b| b.styled(mix))
+                .collect::<Result<_>>()?,
+            upsample: blocks(&self.upsample)?,
+            output: self.output.clone(),
+            config: self.config,
+        })
     }
 
     /// The raw network on an input whose sides are multiples of 4, unclamped: this is

@@ -20,28 +20,103 @@ use rayon::prelude::*;
 
 use crate::ops::cpu_values::{has_kernel, storage_values, with_all_values, zeros};
 
+/// The scale (`weight`) and shift (`bias`) are `[C]`, one per channel; or `[N, C]`, one per
+/// image of the batch (a multi-style network trained with a style per image); or, in a
+/// style bank, `[S, C]`, one per style, which [`InstanceNorm::styled`] mixes down first.
 #[derive(Debug, Clone)]
 pub struct InstanceNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
     stat_dtype: DType,
+    /// `weight` and `bias` are a style bank `[S, C]`, not yet mixed.
+    bank: bool,
 }
 
 impl InstanceNorm {
     pub const EPS: f64 = 1e-5;
 
     /// `stat_dtype`: the dtype of the statistics and normalisation of the composed path
-    /// (f32 or f64); the fused CPU path always accumulates in f64.
-    pub fn new(channels: usize, stat_dtype: DType, vb: VarBuilder) -> Result<Self> {
-        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
-        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+    /// (f32 or f64); the fused CPU path always accumulates in f64. `styles` > 1 makes a
+    /// style bank (`[styles, channels]` parameters).
+    pub fn new(channels: usize, styles: usize, stat_dtype: DType, vb: VarBuilder) -> Result<Self> {
+        let bank = styles > 1;
+        let shape: Shape = if bank {
+            (styles, channels).into()
+        } else {
+            channels.into()
+        };
+        let weight = vb.get_with_hints(shape.clone(), "weight", candle_nn::Init::Const(1.))?;
+        let bias = vb.get_with_hints(shape, "bias", candle_nn::Init::Const(0.))?;
         Ok(Self {
             weight,
             bias,
             eps: Self::EPS,
             stat_dtype,
+            bank,
         })
+    }
+
+    /// How many styles the parameters hold (1 unless a bank).
+    pub fn styles(&self) -> usize {
+        if self.bank {
+            self.weight.dims()[0]
+        } else {
+            1
+        }
+    }
+
+    /// The norm with its scale and shift mixed from the styles by `mix`: `[S]` weights give
+    /// one scale per channel for the whole batch, `[N, S]` one per image (training, a style
+    /// per image). Mixed in f32 and stored back in the parameters' dtype, so a mix that is
+    /// all one style gives exactly that style's values. Gradients flow to the bank.
+    pub fn styled(&self, mix: &Tensor) -> Result<Self> {
+        let styles = self.styles();
+        if mix.dims().last() != Some(&styles) || mix.rank() > 2 {
+            candle_core::bail!(
+                "instance norm: a style mix of shape {:?} for a network of {styles} style(s)",
+                mix.dims()
+            );
+        }
+        let mixed = |t: &Tensor| -> Result<Tensor> {
+            let dtype = t.dtype();
+            let rows = t.to_dtype(DType::F32)?.reshape((styles, ()))?;
+            let m = mix.to_dtype(DType::F32)?;
+            let y = if m.rank() == 1 {
+                m.unsqueeze(0)?.matmul(&rows)?.squeeze(0)?
+            } else {
+                m.matmul(&rows)?
+            };
+            y.to_dtype(dtype)
+        };
+        Ok(Self {
+            weight: mixed(&self.weight)?,
+            bias: mixed(&self.bias)?,
+            bank: false,
+            ..self.clone()
+        })
+    }
+
+    /// The scale and shift as `[1 or N, C, 1]`, for broadcasting over planes; an error
+    /// for an unmixed bank or a per-image scale of another batch size.
+    fn affine_for(&self, n: usize, c: usize) -> Result<(Tensor, Tensor)> {
+        if self.bank {
+            candle_core::bail!(
+                "instance norm: a network of {} styles needs a style chosen (TransformerNet::styled) before it runs",
+                self.styles()
+            );
+        }
+        let rows = match self.weight.elem_count() {
+            k if k == c => 1,
+            k if k == n * c => n,
+            k => candle_core::bail!(
+                "instance norm: {k} scale values for a batch of {n} with {c} channels"
+            ),
+        };
+        Ok((
+            self.weight.reshape((rows, c, 1))?,
+            self.bias.reshape((rows, c, 1))?,
+        ))
     }
 
     /// The tensor-op version (any device and dtype).
@@ -53,8 +128,9 @@ impl InstanceNorm {
         let centred = x32.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(2)?;
         let inv_std = (var + self.eps)?.sqrt()?.recip()?;
-        let gamma = self.weight.to_dtype(self.stat_dtype)?.reshape((1, c, 1))?;
-        let beta = self.bias.to_dtype(self.stat_dtype)?.reshape((1, c, 1))?;
+        let (gamma, beta) = self.affine_for(n, c)?;
+        let gamma = gamma.to_dtype(self.stat_dtype)?;
+        let beta = beta.to_dtype(self.stat_dtype)?;
         // Fold the affine scale into the per-channel factor: one full-size multiply fewer.
         let scale = inv_std.broadcast_mul(&gamma)?;
         let y = centred.broadcast_mul(&scale)?.broadcast_add(&beta)?;
@@ -90,6 +166,7 @@ impl InstanceNorm {
             return self.forward_then_composed(x, then);
         }
         let (n, c, h, w) = x.dims4()?;
+        self.affine_for(n, c)?;
         let op = FusedInstanceNorm { eps: self.eps };
         let relu = matches!(then, Then::Relu);
         let mut inputs = vec![x, &self.weight, &self.bias];
@@ -137,6 +214,8 @@ impl Module for InstanceNorm {
         let fused =
             has_kernel(x) && self.weight.dtype() == x.dtype() && self.bias.dtype() == x.dtype();
         if fused {
+            let (n, c, _, _) = x.dims4()?;
+            self.affine_for(n, c)?;
             x.contiguous()?.apply_op3(
                 &self.weight,
                 &self.bias,
@@ -148,7 +227,9 @@ impl Module for InstanceNorm {
     }
 }
 
-/// `y = gamma * (x - mean) / sqrt(var + eps) + beta` per (image, channel) plane, CPU only.
+/// `y = gamma * (x - mean) / sqrt(var + eps) + beta` per (image, channel) plane, CPU only;
+/// gamma and beta hold one value per channel, or one per plane (`[N, C]`): plane `p` takes
+/// value `p % len` either way.
 struct FusedInstanceNorm {
     eps: f64,
 }
@@ -228,8 +309,8 @@ impl FusedInstanceNorm {
             .enumerate()
             .for_each(|(p, (ys, xs))| {
                 let (mean, rstd) = plane_stats(xs, self.eps);
-                let scale = gamma[p % c].to_f64() * rstd;
-                let shift = beta[p % c].to_f64() - mean * scale;
+                let scale = gamma[p % gamma.len()].to_f64() * rstd;
+                let shift = beta[p % beta.len()].to_f64() - mean * scale;
                 let norm = |xv: &T| xv.to_f64() * scale + shift;
                 // One loop per case, so that each is a plain vectorisable loop.
                 match (then.skip, then.relu) {
@@ -259,6 +340,7 @@ impl FusedInstanceNorm {
         dy: &[T],
         (n, c, plane): (usize, usize, usize),
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let per = gamma.len();
         let mut dx = zeros(n * c * plane);
         let inv_n = 1.0 / plane as f64;
         // Per plane: (sum of dy, sum of dy * xhat), the beta and gamma gradients' terms.
@@ -270,7 +352,7 @@ impl FusedInstanceNorm {
                 let (mean, rstd) = plane_stats(xs, self.eps);
                 let (sum_dy, sum_dy_xhat) = lane_sum2(xs, gs, |x, g| (g, g * (x - mean) * rstd));
                 // dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-                let k = gamma[p % c].to_f64() * rstd;
+                let k = gamma[p % per].to_f64() * rstd;
                 let (m_dy, m_dyx) = (sum_dy * inv_n, sum_dy_xhat * inv_n);
                 for ((d, xv), gv) in dxs.iter_mut().zip(xs).zip(gs) {
                     let xhat = (xv.to_f64() - mean) * rstd;
@@ -279,10 +361,11 @@ impl FusedInstanceNorm {
                 (sum_dy, sum_dy_xhat)
             })
             .collect();
-        let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
+        debug_assert!(per == c || per == n * c);
+        let (mut dgamma, mut dbeta) = (vec![0f64; per], vec![0f64; per]);
         for (p, (sum_dy, sum_dy_xhat)) in sums.into_iter().enumerate() {
-            dgamma[p % c] += sum_dy_xhat;
-            dbeta[p % c] += sum_dy;
+            dgamma[p % per] += sum_dy_xhat;
+            dbeta[p % per] += sum_dy;
         }
         let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect();
         (dx, cast(dgamma), cast(dbeta))
@@ -347,8 +430,8 @@ impl CustomOp3 for FusedInstanceNorm {
             let dev = x.device();
             Ok((
                 Tensor::from_vec(dx, x.shape(), dev)?,
-                Tensor::from_vec(dg, dims.1, dev)?,
-                Tensor::from_vec(db, dims.1, dev)?,
+                Tensor::from_vec(dg, gamma.shape(), dev)?,
+                Tensor::from_vec(db, gamma.shape(), dev)?,
             ))
         }
         let (dx, dg, db) = match x.dtype() {
@@ -376,7 +459,7 @@ mod tests {
         for dtype in [DType::F32, DType::F64] {
             let vm = VarMap::new();
             let mut norm =
-                InstanceNorm::new(c, DType::F64, VarBuilder::from_varmap(&vm, dtype, &dev))?;
+                InstanceNorm::new(c, 1, DType::F64, VarBuilder::from_varmap(&vm, dtype, &dev))?;
             norm.weight = Tensor::new(&[0.5f64, 1.5, -1.0], &dev)?.to_dtype(dtype)?;
             norm.bias = Tensor::new(&[0.1f64, -0.2, 0.3], &dev)?.to_dtype(dtype)?;
             let x = Tensor::randn(0f64, 1.0, (n, c, h, w), &dev)?
@@ -408,7 +491,8 @@ mod tests {
         let r = Tensor::randn(0f64, 1.0, (n, c, h, w), &dev)?;
         for dtype in [DType::F32, DType::F64] {
             let vm = VarMap::new();
-            let norm = InstanceNorm::new(c, DType::F64, VarBuilder::from_varmap(&vm, dtype, &dev))?;
+            let norm =
+                InstanceNorm::new(c, 1, DType::F64, VarBuilder::from_varmap(&vm, dtype, &dev))?;
             // Non-trivial affine parameters.
             let gamma = Tensor::new(&[0.5f64, 1.5, -1.0, 2.0, 0.1], &dev)?.to_dtype(dtype)?;
             let beta = Tensor::new(&[0.1f64, -0.2, 0.3, 0.0, 1.0], &dev)?.to_dtype(dtype)?;
@@ -440,6 +524,68 @@ mod tests {
                 assert!(e < tol, "{dtype:?} {what}: {e}");
             }
         }
+        Ok(())
+    }
+
+    /// A style bank mixed per image (`[N, S]` weights): each image's output is what running
+    /// it alone with its mix gives, and the fused op's gradients reach the bank as the
+    /// composed op's do. An unmixed bank refuses to run.
+    #[test]
+    fn per_image_styles_match_running_each_image_alone() -> Result<()> {
+        let dev = Device::Cpu;
+        let (n, c, h, w, s) = (3, 4, 5, 6, 2);
+        let vm = VarMap::new();
+        let bank = InstanceNorm::new(
+            c,
+            s,
+            DType::F64,
+            VarBuilder::from_varmap(&vm, DType::F64, &dev),
+        )?;
+        assert_eq!(bank.styles(), s);
+        for var in vm.all_vars() {
+            var.set(&Tensor::randn(0f64, 1.0, var.shape(), &dev)?)?;
+        }
+        let x = (Tensor::randn(0f64, 1.0, (n, c, h, w), &dev)? * 4.0)?;
+        let mix = Tensor::new(&[[1f32, 0.], [0., 1.], [0.25, 0.75]], &dev)?;
+        let y = bank.styled(&mix)?.forward(&x)?;
+        for i in 0..n {
+            let alone = bank.styled(&mix.get(i)?)?.forward(&x.narrow(0, i, 1)?)?;
+            let e = max_rel(&alone, &y.narrow(0, i, 1)?);
+            assert!(e < 1e-12, "image {i}: {e}");
+        }
+        // The two styles differ, so the first two images differ from what one style gives.
+        let first_only = bank.styled(&Tensor::new(&[1f32, 0.], &dev)?)?.forward(&x)?;
+        assert!(max_rel(&first_only.narrow(0, 1, 1)?, &y.narrow(0, 1, 1)?) > 1e-3);
+
+        let r = Tensor::randn(0f64, 1.0, (n, c, h, w), &dev)?;
+        let grads = |fused: bool| -> Result<Vec<Tensor>> {
+            let layer = bank.styled(&mix)?;
+            let y = if fused {
+                layer.forward(&x)?
+            } else {
+                layer.forward_composed(&x)?
+            };
+            let g = (&y * &r)?.sum_all()?.backward()?;
+            let vars = vm.data().lock().expect("varmap");
+            let mut named: Vec<_> = vars.iter().collect();
+            named.sort_by_key(|(k, _)| k.to_string());
+            Ok(named
+                .iter()
+                .map(|(_, v)| g.get(v.as_tensor()).cloned().expect("gradient"))
+                .collect())
+        };
+        for (a, b) in grads(true)?.iter().zip(&grads(false)?) {
+            let e = max_rel(a, b);
+            assert!(e < 1e-10, "bank gradient: {e}");
+            assert_eq!(a.dims(), &[s, c]);
+        }
+        let e = bank.forward(&x).unwrap_err().to_string();
+        assert!(e.contains("needs a style chosen"), "{e}");
+        let e = bank
+            .styled(&Tensor::new(&[1f32, 0., 0.], &dev)?)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("for a network of 2 style(s)"), "{e}");
         Ok(())
     }
 }
