@@ -250,7 +250,7 @@ impl ModelFile {
     /// A single-style model painting `mix` of this one's styles: every instance norm's
     /// scale and shift mixed (in f32, stored back in the file's dtype), the convolutions
     /// copied as they are. Named after the mix (`starry_night`, or `a:0.60,b:0.40`).
-    pub fn resolve_style(&self, mix: &crate::StyleMix) -> Result<Self> {
+    pub fn resolve_style(&self, mix: &crate::net::style_mix::StyleMix) -> Result<Self> {
         let styles = self.meta.config.styles;
         if mix.styles() != styles {
             return Err(Error::Invalid(format!(
