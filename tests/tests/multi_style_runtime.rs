@@ -364,9 +364,9 @@ fn live(model: &Path, out: &Path, extra: &[&str]) -> Vec<RgbImage> {
 
 /// Mean absolute difference of `f` from the nearest pixel cross-fade of `a` and `b`.
 fn off_the_cross_fade(f: &RgbImage, a: &RgbImage, b: &RgbImage) -> f64 {
-    (0..=20)
+    (0..=100)
         .map(|k| {
-            let t = k as f64 / 20.0;
+            let t = k as f64 / 100.0;
             f.as_raw()
                 .iter()
                 .zip(a.as_raw().iter().zip(b.as_raw()))
@@ -414,5 +414,6 @@ fn live_cycle_morphs_between_styles_of_one_file() {
     assert!(!between.is_empty(), "no frame between the styles");
     // A morph paints blends of the styles' norms, not a mix of their pictures.
     let most = between.iter().cloned().fold(0.0, f64::max);
-    assert!(most > 2.0, "only pixel cross-fades ({between:?})");
+    // (A cross-fade is within rounding of one: below 1; blends of norms run to 20 here.)
+    assert!(most > 5.0, "only pixel cross-fades ({between:?})");
 }
