@@ -1,11 +1,12 @@
 //! `edge-runtime bench`: milliseconds per frame of the network at common sizes, with no
-//! camera or display, to compare devices, precisions and models.
+//! camera or display, to compare devices, precisions and models; for a multi-style model,
+//! also what a style switch (one step of a live morph) costs.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use stylecast::{ModelFile, Precision, Stylizer};
+use stylecast::{ModelFile, Precision, StyleMix, Stylizer};
 
 use crate::models::ModelChoice;
 use crate::say;
@@ -15,6 +16,8 @@ use crate::say;
 pub struct BenchSettings {
     /// The first of these models is timed.
     pub model: ModelChoice,
+    /// `--style`: the style or blend of a multi-style model to time; None: its first.
+    pub style: Option<String>,
     pub sizes: Vec<(usize, usize)>,
     /// At least 1.
     pub reps: usize,
@@ -32,10 +35,38 @@ pub fn run(s: &BenchSettings) -> Result<()> {
     let path = s.model.paths()?.remove(0);
     let device = stylecast::parse_device(&s.device)?;
     let model = ModelFile::load(&path, &Device::Cpu)?;
-    time_model(&model, &device, s)
+    // The style is checked (and its errors reported) before any timing.
+    let probe = Stylizer::from_model(&model, &Device::Cpu, Precision::F32)?;
+    let mix = crate::models::styles_of(&path, probe, s.style.as_deref())?
+        .remove(0)
+        .stylizer
+        .style_mix()
+        .clone();
+    time_model(&model, &mix, &device, s)
 }
 
-fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<()> {
+/// Median milliseconds of `Stylizer::set_style` to a blend of every style (what a live
+/// morph does once per frame), over `reps` switches after `warmup`.
+fn time_style_switch(s: &mut Stylizer, reps: usize, warmup: usize) -> Result<f64> {
+    let n = s.style_names().len();
+    let a = StyleMix::single(0, n)?;
+    let b = StyleMix::from_weights(vec![1.0; n])?;
+    let mut times = Vec::with_capacity(reps);
+    for i in 0..warmup + reps {
+        let mix = a.lerp(&b, (i % 8) as f32 / 8.0 + 0.0625)?;
+        let t = Instant::now();
+        s.set_style(mix)?;
+        // The mixed scales live on the device: wait for them as a frame would.
+        s.device().synchronize()?;
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+fn time_model(model: &ModelFile, mix: &StyleMix, device: &Device, a: &BenchSettings) -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
     let header = format!(
         "# stylecast inference benchmark: device {:?}, {} threads, network {:?}, batch 1, {} reps after {} warm-ups, border pad {}",
@@ -56,7 +87,8 @@ fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<(
             } else {
                 model.clone()
             };
-            let s = Stylizer::from_model(&weights, device, p)?;
+            let mut s = Stylizer::from_model(&weights, device, p)?;
+            s.set_style(mix.clone())?;
             let x = x.to_device(device)?.to_dtype(p.dtype())?;
             for _ in 0..a.warmup {
                 s.forward_with_border(&x, a.border_pad)?
@@ -83,7 +115,7 @@ fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<(
             if a.json {
                 let round = |v: f64| (v * 100.0).round() / 100.0;
                 say::line(serde_json::json!({
-                    "width": w, "height": h, "style": model.meta.style, "weights": weights,
+                    "width": w, "height": h, "style": s.style_label(), "weights": weights,
                     "compute": format!("{p:?}").to_lowercase(), "border_pad": a.border_pad,
                     "ms": round(med), "min_ms": round(times[0]), "gmac_per_s": round(gmacs),
                 }));
@@ -93,6 +125,23 @@ fn time_model(model: &ModelFile, device: &Device, a: &BenchSettings) -> Result<(
                     times[0]
                 ));
             }
+        }
+    }
+    if model.meta.config.styles > 1 {
+        let p = a.precisions[0];
+        let mut s = Stylizer::from_model(model, device, p)?;
+        let ms = time_style_switch(&mut s, a.reps.max(20), a.warmup.max(2))?;
+        let n = model.meta.config.styles;
+        if a.json {
+            say::line(serde_json::json!({
+                "style_switch": "set_style, a blend of every style", "styles": n,
+                "compute": format!("{p:?}").to_lowercase(),
+                "ms": (ms * 1000.0).round() / 1000.0,
+            }));
+        } else {
+            say::line(format!(
+                "# style switch (set_style to a blend of all {n} styles, one live morph step): {ms:.3} ms median, {p:?}"
+            ));
         }
     }
     Ok(())

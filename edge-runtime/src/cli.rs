@@ -65,6 +65,11 @@ pub struct BenchArgs {
     /// The model to time [default: the first in ./models].
     #[arg(long)]
     model: Option<PathBuf>,
+    /// The style or blend of a multi-style model to time (NAME, INDEX or NAME:W,NAME:W)
+    /// [default: its first style]. A multi-style model also gets a line timing a style
+    /// switch (what each step of a live morph costs).
+    #[arg(long)]
+    style: Option<String>,
     /// Frame sizes, WxH, comma-separated.
     #[arg(long, default_value = "256x256,320x240,640x480,1280x720")]
     sizes: String,
@@ -97,10 +102,15 @@ pub struct SheetArgs {
     /// Photos: files or folders (searched recursively).
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
-    /// Model files or folders of them, a column each [default: every model in ./models].
-    /// Columns of the same style (e.g. two style weights) are labelled by file name.
+    /// Model files or folders of them, a column each [default: every model in ./models];
+    /// a multi-style model gets a column per style it holds, labelled with the style's
+    /// name. Columns of the same style (e.g. two style weights) are labelled by file name.
     #[arg(long, num_args = 1..)]
     models: Vec<PathBuf>,
+    /// Only this style or blend of each model (NAME, INDEX or NAME:W,NAME:W; see the main
+    /// command's --style).
+    #[arg(long)]
+    style: Option<String>,
     /// The picture to write: .jpg (quality 90) or .png.
     #[arg(long)]
     output: PathBuf,
@@ -136,6 +146,15 @@ pub struct RunArgs {
     /// A folder of models: every style in it, switchable with the keys or --cycle.
     #[arg(long)]
     pub models: Option<PathBuf>,
+    /// Which style of a multi-style model to paint: its name, its index (0, 1, ...), or a
+    /// blend NAME:W,NAME:W (weights normalised: starry_night:0.6,the_scream:0.4). Without
+    /// it, a multi-style model paints every style it holds: file mode writes one output
+    /// per style (photo_<style>.png, as several models do), live mode lists each style as
+    /// a style of its own, and switching between two styles of one file (keys, --cycle)
+    /// morphs one into the other over about a second instead of cross-fading. A
+    /// single-style model accepts only its own style's name here.
+    #[arg(long)]
+    pub style: Option<String>,
     /// Image files or folders to stylize (file mode: headless, needs --output). A file in
     /// a given folder keeps its path below it in --output; equal names get -2, -3, ...
     #[arg(long, num_args = 1..)]
@@ -374,6 +393,7 @@ impl BenchArgs {
     fn resolve(self) -> Result<BenchSettings> {
         Ok(BenchSettings {
             model: ModelChoice::new(self.model, None),
+            style: self.style,
             sizes: self
                 .sizes
                 .split(',')
@@ -399,6 +419,7 @@ impl SheetArgs {
         Ok(SheetSettings {
             inputs: self.input,
             models: self.models,
+            style: self.style,
             output: self.output,
             paintings: self.paintings,
             stylize_side: self.stylize_side,
@@ -472,6 +493,12 @@ impl RunArgs {
         if videos.is_empty() {
             return Ok(Job::Files(self.files()?));
         }
+        if let Some(style) = &self.style {
+            bail!(
+                "--style {style:?}: video files do not take --style yet (a multi-style model \
+                 stylizes videos with its first style); stylize the images on their own"
+            );
+        }
         if !images.is_empty() && crate::video::is_video_path(&output) {
             bail!(
                 "--output {} is a video file name, but images were given too: give a folder",
@@ -507,6 +534,7 @@ impl RunArgs {
             inputs: self.input,
             output,
             models: ModelChoice::new(self.model, self.models),
+            style: self.style,
             device: self.device,
             precision,
             stylize,
@@ -547,6 +575,7 @@ impl RunArgs {
         fill!(
             model,
             models,
+            style,
             output,
             every,
             source,
@@ -583,6 +612,11 @@ impl RunArgs {
     /// The main job without a display or camera: the demo photo at its own size, every
     /// shipped style, and a sheet (see demo.rs).
     fn demo(self) -> Result<DemoSettings> {
+        if let Some(style) = &self.style {
+            bail!(
+                "--style {style:?} needs a model: add --model FILE (and --input, or a live source)"
+            );
+        }
         let precision = self.precision.parse()?;
         let stylize = self.stylize_options()?;
         eprintln!(
@@ -650,6 +684,7 @@ impl RunArgs {
         }
         Ok(LiveSettings {
             models: ModelChoice::new(self.model, self.models),
+            style: self.style,
             source: self.source.as_deref().map(SourceChoice::parse),
             camera: self.camera,
             camera_size: size_flag(&self.camera_size, "camera-size")?,
@@ -842,7 +877,7 @@ mod tests {
             seen.push(id.to_string());
             false
         });
-        assert_eq!(seen.len(), 22, "{seen:?}");
+        assert_eq!(seen.len(), 23, "{seen:?}");
         for id in &seen {
             assert!(ids.contains(id), "kiosk key {id} is no option");
         }

@@ -9,7 +9,7 @@ use image::RgbImage;
 use stylecast::io::image::{load_rgb, save_png};
 use stylecast::{Precision, StylizeOptions, Stylizer};
 
-use crate::files::sanitize;
+use crate::files::entry_tags;
 use crate::live::source::demo_photo;
 use crate::models::ModelChoice;
 use crate::sheet::{column_labels, compose, Layout};
@@ -43,36 +43,40 @@ pub fn run(s: &DemoSettings) -> Result<()> {
     let device = stylecast::parse_device(&s.device)?;
     std::fs::create_dir_all(&s.output)
         .with_context(|| format!("{}: cannot create output folder", s.output.display()))?;
+    let mut row = vec![Some(photo.clone())];
+    let mut written = Vec::with_capacity(paths.len() + 1);
+    // Every style of a multi-style file, named apart from other files' styles.
+    let mut entries = Vec::with_capacity(paths.len());
+    for p in &paths {
+        entries.extend(crate::models::styles_of(
+            p,
+            Stylizer::load(p, &device, s.precision)?,
+            None,
+        )?);
+    }
     let pb = if s.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(paths.len() as u64)
+        indicatif::ProgressBar::new(entries.len() as u64)
     };
-    let mut stylizers = Vec::with_capacity(paths.len());
-    let mut row = vec![Some(photo.clone())];
-    let mut written = Vec::with_capacity(paths.len() + 1);
-    for p in &paths {
-        let st = Stylizer::load(p, &device, s.precision)?;
-        pb.set_message(st.meta().style.clone());
-        let out = st.stylize(&photo, &s.stylize).with_context(|| {
+    for (e, tag) in entries.iter().zip(entry_tags(&entries)) {
+        pb.set_message(e.name.clone());
+        let out = e.stylizer.stylize(&photo, &s.stylize).with_context(|| {
             format!(
                 "{}: stylizing with {} failed",
                 photo_path.display(),
-                p.display()
+                e.path.display()
             )
         })?;
-        let dst = s
-            .output
-            .join(format!("demo_{}.png", sanitize(&st.meta().style)));
+        let dst = s.output.join(format!("demo_{tag}.png"));
         save_png(&out, &dst)?;
         written.push(dst);
         row.push(Some(out));
-        stylizers.push(st);
         pb.inc(1);
     }
     pb.finish_and_clear();
     let mut labels = vec!["photo".to_string()];
-    labels.extend(column_labels(&stylizers, &paths));
+    labels.extend(column_labels(&entries));
     let sheet = compose(&[row], &labels, &sheet_layout(&photo));
     let sheet_path = s.output.join("demo_sheet.png");
     save_png(&sheet, &sheet_path)?;

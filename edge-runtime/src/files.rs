@@ -1,5 +1,6 @@
 //! Headless file mode (`--input ... --output DIR`): stylize image files and folders, once
-//! per model, into one output folder.
+//! per style, into one output folder (a multi-style model: once per style it holds, or
+//! for the one style or blend `--style` names).
 //!
 //! Names: a file found in a given folder keeps its path below that folder
 //! (`photos/trip/photo.jpg` -> `out/trip/photo_<style>.png`); a file given by name goes to
@@ -14,9 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use stylecast::io::image::{load_rgb, save_image, walk_images, OutputFormat};
-use stylecast::{Precision, StylizeOptions, Stylizer};
+use stylecast::{Precision, StylizeOptions};
 
-use crate::models::ModelChoice;
+use crate::models::{ModelChoice, StyleEntry};
 use crate::say;
 
 /// The checked options of a file run.
@@ -26,6 +27,8 @@ pub struct FileSettings {
     pub inputs: Vec<PathBuf>,
     pub output: PathBuf,
     pub models: ModelChoice,
+    /// `--style`: the style or blend of each model to use; None: every style.
+    pub style: Option<String>,
     /// The `--device` spec, opened when the run starts.
     pub device: String,
     pub precision: Precision,
@@ -123,16 +126,17 @@ pub fn output_path(out_dir: &Path, name: &Path, style: &str, format: OutputForma
     out_dir.join(file)
 }
 
-/// The style names put in output names: a model's style, or its file name where two
-/// models share a style (e.g. two style weights of one painting).
-pub fn style_tags(styles: &[(String, &Path)]) -> Vec<String> {
+/// The style names put in output names, from (style name, fallback) pairs: the style's
+/// name, or the fallback (see `StyleEntry::fallback_name`: the file's name) where two
+/// entries share a style (e.g. two style weights of one painting).
+pub fn style_tags(styles: &[(String, String)]) -> Vec<String> {
     let plain: Vec<String> = styles.iter().map(|(s, _)| sanitize(s)).collect();
     let mut seen = HashSet::new();
     let mut tags = Vec::with_capacity(plain.len());
-    for (i, (_, path)) in styles.iter().enumerate() {
+    for (i, (_, fallback)) in styles.iter().enumerate() {
         let shared = plain.iter().filter(|p| **p == plain[i]).count() > 1;
         let base = if shared {
-            sanitize(&path.file_stem().unwrap_or_default().to_string_lossy())
+            sanitize(fallback)
         } else {
             plain[i].clone()
         };
@@ -156,21 +160,23 @@ struct Tally {
     failed: Vec<PathBuf>,
 }
 
-/// Stylizes every input with every model. Bad inputs are skipped and counted; the error
+/// The output-name tag of every entry (see [`style_tags`]).
+pub fn entry_tags(entries: &[StyleEntry]) -> Vec<String> {
+    let named: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e.name.clone(), e.fallback_name()))
+        .collect();
+    style_tags(&named)
+}
+
+/// Stylizes every input with every style. Bad inputs are skipped and counted; the error
 /// at the end says how many.
 pub fn run(s: &FileSettings) -> Result<()> {
     let model_paths = s.models.paths()?;
     let device = stylecast::parse_device(&s.device)?;
-    let stylizers = model_paths
-        .iter()
-        .map(|m| Ok(Stylizer::load(m, &device, s.precision)?))
-        .collect::<Result<Vec<_>>>()?;
-    let named: Vec<(String, &Path)> = stylizers
-        .iter()
-        .zip(&model_paths)
-        .map(|(st, p)| (st.meta().style.clone(), p.as_path()))
-        .collect();
-    let tags = style_tags(&named);
+    let stylizers =
+        crate::models::load_entries(&model_paths, &device, s.precision, s.style.as_deref())?;
+    let tags = entry_tags(&stylizers);
     let inputs = collect(&s.inputs, Some(&s.output))?;
     std::fs::create_dir_all(&s.output)
         .with_context(|| format!("{}: cannot create output folder", s.output.display()))?;
@@ -196,11 +202,11 @@ pub fn run(s: &FileSettings) -> Result<()> {
     summarize(s, &inputs, stylizers.len(), &tally)
 }
 
-/// Reads one input and writes its result for every model; problems go into `tally`.
+/// Reads one input and writes its result for every style; problems go into `tally`.
 fn stylize_item(
     s: &FileSettings,
     item: &Item,
-    stylizers: &[Stylizer],
+    stylizers: &[StyleEntry],
     tags: &[String],
     tally: &mut Tally,
 ) {
@@ -214,14 +220,15 @@ fn stylize_item(
             return;
         }
     };
-    for (stylizer, tag) in stylizers.iter().zip(tags) {
+    for (entry, tag) in stylizers.iter().zip(tags) {
+        let stylizer = &entry.stylizer;
         let dst = output_path(&s.output, &item.name, tag, s.format);
         let existed = dst.exists();
         if existed && s.no_clobber {
             tally.kept += 1;
             if s.json {
                 say::line(serde_json::json!({
-                    "input": item.input, "output": dst, "style": stylizer.meta().style,
+                    "input": item.input, "output": dst, "style": entry.name,
                     "skipped": "output exists (--no-clobber)",
                 }));
             } else if !s.quiet {
@@ -249,7 +256,7 @@ fn stylize_item(
                 if s.json {
                     say::line(serde_json::json!({
                         "input": item.input, "output": dst, "width": w, "height": h,
-                        "style": stylizer.meta().style, "ms": (ms * 10.0).round() / 10.0,
+                        "style": entry.name, "ms": (ms * 10.0).round() / 10.0,
                     }));
                 } else if !s.quiet {
                     let note = if existed { " (replaced)" } else { "" };
@@ -399,14 +406,15 @@ mod tests {
             Path::new("m/starry_v2.safetensors"),
             Path::new("m/scream.safetensors"),
         );
+        let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
         let tags = style_tags(&[
-            ("starry night".into(), a),
-            ("starry night".into(), b),
-            ("scream".into(), c),
+            ("starry night".into(), stem(a)),
+            ("starry night".into(), stem(b)),
+            ("scream".into(), stem(c)),
         ]);
         assert_eq!(tags, ["starry", "starry_v2", "scream"]);
         assert_eq!(
-            style_tags(&[("s".into(), a), ("s".into(), a)]),
+            style_tags(&[("s".into(), stem(a)), ("s".into(), stem(a))]),
             ["starry", "starry-2"]
         );
     }

@@ -14,6 +14,7 @@ pub(crate) mod display;
 pub(crate) mod kiosk;
 mod library;
 mod mailbox;
+mod morph;
 pub(crate) mod overlay;
 mod pipeline;
 mod pixfmt;
@@ -97,16 +98,32 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
     let model_paths = s.models.paths()?;
     let loaded = load_styles(&model_paths, |p| {
         Stylizer::load(p, &device, s.precision)
-            .map(|st| (p.to_path_buf(), Arc::new(st)))
+            .map(|st| (p.to_path_buf(), st))
             .with_context(|| format!("{}: cannot load model", p.display()))
     })?;
-    let styles: Vec<Arc<Stylizer>> = loaded.iter().map(|(_, st)| st.clone()).collect();
-    let style_names: Vec<String> = styles.iter().map(|s| s.meta().style.clone()).collect();
+    // A --style that does not fit a file is the user's mistake, not a damaged file: an
+    // error, not a warning.
+    let loaded = loaded
+        .into_iter()
+        .map(|(p, st)| {
+            let entries = crate::models::styles_of(&p, st, s.style.as_deref())?;
+            Ok((p, entries))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let styles: Vec<crate::models::StyleEntry> =
+        loaded.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    let style_names: Vec<String> = styles.iter().map(|s| s.name.clone()).collect();
     // A models folder is watched: styles copied in, replaced or removed while running.
-    let watcher = s
-        .models
-        .folder()
-        .map(|dir| library::Watcher::new(&dir, device.clone(), s.precision, &loaded, s.quiet));
+    let watcher = s.models.folder().map(|dir| {
+        library::Watcher::new(
+            &dir,
+            device.clone(),
+            s.precision,
+            s.style.clone(),
+            &loaded,
+            s.quiet,
+        )
+    });
     let style_count = styles.len();
     // Only the library (and the watcher) keep the styles from here on: a style replaced
     // while running is freed with its last set.
@@ -154,6 +171,7 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
         strength: s.stylize.strength,
         preserve_colors: s.stylize.preserve_colors,
         frozen: false,
+        morph: None,
         version: 0,
     });
     let mut presenter = Presenter::new(

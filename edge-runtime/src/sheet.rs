@@ -1,4 +1,5 @@
-//! Before/after contact sheets: one row per photo (the photo, then each style), with the
+//! Before/after contact sheets: one row per photo (the photo, then each style: every style
+//! of a multi-style model, or the one `--style` names), with the
 //! paintings in a top row when their images are at hand. What the README shows, made by a
 //! command rather than by hand, so a new style's sheet is one line away.
 
@@ -8,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use stylecast::io::image::{load_rgb, resize_longer_side};
-use stylecast::{Precision, StylizeOptions, Stylizer};
+use stylecast::{ModelMeta, Precision, StylizeOptions};
 
-use crate::models::ModelChoice;
+use crate::models::{ModelChoice, StyleEntry};
 use stylecast::text::{draw_text, text_size};
 
 /// The checked options of `sheet`.
@@ -20,6 +21,8 @@ pub struct SheetSettings {
     pub inputs: Vec<PathBuf>,
     /// Model files or folders of them, a column each; empty: the shipped models.
     pub models: Vec<PathBuf>,
+    /// `--style`: one style or blend of each model; None: every style.
+    pub style: Option<String>,
     pub output: PathBuf,
     pub paintings: Option<PathBuf>,
     pub stylize_side: u32,
@@ -38,10 +41,8 @@ pub fn run(s: &SheetSettings) -> Result<()> {
         stylecast::io::model_file::expand_model_paths(&s.models)?
     };
     let device = stylecast::parse_device(&s.device)?;
-    let stylizers = model_paths
-        .iter()
-        .map(|m| Ok(Stylizer::load(m, &device, s.precision)?))
-        .collect::<Result<Vec<_>>>()?;
+    let stylizers =
+        crate::models::load_entries(&model_paths, &device, s.precision, s.style.as_deref())?;
     if let Some(p) = s.paintings.as_deref().filter(|p| !p.is_dir()) {
         bail!("--paintings {}: not a folder", p.display());
     }
@@ -49,7 +50,7 @@ pub fn run(s: &SheetSettings) -> Result<()> {
     let img = build(&SheetContent {
         photos: &photos,
         stylizers: &stylizers,
-        labels: column_labels(&stylizers, &model_paths),
+        labels: column_labels(&stylizers),
         paintings: s.paintings.as_deref(),
         stylize_side: s.stylize_side,
         layout: s.layout,
@@ -153,29 +154,35 @@ pub fn compose(cells: &[Vec<Option<RgbImage>>], labels: &[String], layout: &Layo
     sheet
 }
 
-/// Column labels: each model's style name, or its file name where several columns share
-/// a style (versions of one style side by side).
-pub fn column_labels(stylizers: &[Stylizer], paths: &[PathBuf]) -> Vec<String> {
-    let styles: Vec<&str> = stylizers.iter().map(|s| s.meta().style.as_str()).collect();
-    styles
+/// Column labels: each entry's style name (or blend label), or its file name where
+/// several columns share a style (versions of one style side by side).
+pub fn column_labels(entries: &[StyleEntry]) -> Vec<String> {
+    entries
         .iter()
-        .zip(paths)
-        .map(|(style, path)| {
-            if styles.iter().filter(|s| *s == style).count() > 1 {
-                path.file_stem()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| style.to_string())
+        .map(|e| {
+            if entries.iter().filter(|o| o.name == e.name).count() > 1 {
+                e.fallback_name()
             } else {
-                style.to_string()
+                e.name.clone()
             }
         })
         .collect()
 }
 
+/// The metadata a painting is looked up by: the file's, or for one style of a
+/// multi-style file, its name.
+fn painting_meta(e: &StyleEntry) -> ModelMeta {
+    if e.multi {
+        ModelMeta::new(e.name.clone(), e.stylizer.meta().config.clone())
+    } else {
+        e.stylizer.meta().clone()
+    }
+}
+
 /// What to put on a sheet.
 pub struct SheetContent<'a> {
     pub photos: &'a [PathBuf],
-    pub stylizers: &'a [Stylizer],
+    pub stylizers: &'a [StyleEntry],
     /// A label per stylizer (see [`column_labels`]).
     pub labels: Vec<String>,
     /// Folder of paintings for the top row, if any.
@@ -193,12 +200,12 @@ pub fn build(args: &SheetContent) -> Result<RgbImage> {
     labels.extend(args.labels.iter().cloned());
     if let Some(dir) = args.paintings {
         let mut row = vec![None];
-        for s in args.stylizers {
-            let found = s.meta().find_painting(dir);
+        for e in args.stylizers {
+            let found = painting_meta(e).find_painting(dir);
             if found.is_none() && !args.quiet {
                 eprintln!(
                     "note: no painting for {} in {} (looked for its style image by name)",
-                    s.meta().style,
+                    e.name,
                     dir.display()
                 );
             }
@@ -220,13 +227,9 @@ pub fn build(args: &SheetContent) -> Result<RgbImage> {
             img
         };
         let mut row = vec![Some(img.clone())];
-        for s in args.stylizers {
-            let out = s.stylize(&img, &opts).with_context(|| {
-                format!(
-                    "{}: stylizing with {} failed",
-                    photo.display(),
-                    s.meta().style
-                )
+        for e in args.stylizers {
+            let out = e.stylizer.stylize(&img, &opts).with_context(|| {
+                format!("{}: stylizing with {} failed", photo.display(), e.name)
             })?;
             row.push(Some(out));
             pb.inc(1);
@@ -312,21 +315,22 @@ mod tests {
             PathBuf::from("/elsewhere/starry_a.safetensors"),
             PathBuf::from("/elsewhere/starry_b.safetensors"),
         ];
-        let load = |p: &str| {
-            Stylizer::load(
+        let load = |p: &str, path: &Path| {
+            let st = stylecast::Stylizer::load(
                 &root.join(p),
                 &candle_core::Device::Cpu,
                 stylecast::Precision::F32,
             )
-            .unwrap()
+            .unwrap();
+            crate::models::styles_of(path, st, None).unwrap().remove(0)
         };
         let stylizers = [
-            load("the_scream.safetensors"),
-            load("starry_night.safetensors"),
-            load("starry_night.safetensors"),
+            load("the_scream.safetensors", &paths[0]),
+            load("starry_night.safetensors", &paths[1]),
+            load("starry_night.safetensors", &paths[2]),
         ];
         assert_eq!(
-            column_labels(&stylizers, &paths),
+            column_labels(&stylizers),
             ["the_scream", "starry_a", "starry_b"]
         );
     }

@@ -174,7 +174,7 @@ impl WindowDisplay {
         };
         draw_panel(&mut surface, &p.overlay_lines(), scale);
         if let Some(t) = p.toast() {
-            draw_toast(&mut surface, t, scale);
+            draw_toast(&mut surface, &t, scale);
         }
     }
 }

@@ -17,6 +17,7 @@ use super::settings::SourceChoice;
 pub struct KioskConfig {
     pub model: Option<PathBuf>,
     pub models: Option<PathBuf>,
+    pub style: Option<String>,
     pub output: Option<PathBuf>,
     pub every: Option<u64>,
     pub source: Option<String>,

@@ -3,6 +3,9 @@
 //! network and hands the inference thread the new set between two frames, so a kiosk
 //! picks up new styles without a restart and without a gap in the picture.
 //!
+//! A multi-style file is several entries of the list, one per style it holds (or the one
+//! `--style` names); a replaced multi-style file replaces all of them.
+//!
 //! A file is loaded once its size and modification time have held still for one scan (a
 //! copy in progress is left alone); a file that does not load is skipped with a log line
 //! and tried again when it changes. A folder that ends up with nothing loadable keeps the
@@ -15,20 +18,22 @@ use std::time::{Duration, SystemTime};
 
 use stylecast::{Precision, Stylizer};
 
+use crate::models::StyleEntry;
+
 /// How often the folder is looked at.
 pub const SCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// One version of the style list.
 pub struct StyleSet {
-    pub styles: Vec<Arc<Stylizer>>,
+    pub styles: Vec<StyleEntry>,
     pub names: Vec<String>,
     /// Bumped on every change; the presenter follows it.
     pub version: u64,
 }
 
 impl StyleSet {
-    fn new(styles: Vec<Arc<Stylizer>>, version: u64) -> Self {
-        let names = styles.iter().map(|s| s.meta().style.clone()).collect();
+    fn new(styles: Vec<StyleEntry>, version: u64) -> Self {
+        let names = styles.iter().map(|s| s.name.clone()).collect();
         Self {
             styles,
             names,
@@ -43,7 +48,7 @@ pub struct Library {
 }
 
 impl Library {
-    pub fn new(styles: Vec<Arc<Stylizer>>) -> Arc<Self> {
+    pub fn new(styles: Vec<StyleEntry>) -> Arc<Self> {
         Arc::new(Self {
             current: Mutex::new(Arc::new(StyleSet::new(styles, 0))),
         })
@@ -57,7 +62,7 @@ impl Library {
             .clone()
     }
 
-    fn publish(&self, styles: Vec<Arc<Stylizer>>) -> Arc<StyleSet> {
+    fn publish(&self, styles: Vec<StyleEntry>) -> Arc<StyleSet> {
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         *cur = Arc::new(StyleSet::new(styles, cur.version + 1));
         cur.clone()
@@ -69,7 +74,8 @@ impl Library {
 enum Entry {
     /// Seen with this stamp, not yet loaded (it may still be being copied).
     Settling(Stamp),
-    Loaded(Stamp, Arc<Stylizer>),
+    /// Its entries (one per style of a multi-style file).
+    Loaded(Stamp, Vec<StyleEntry>),
     /// Did not load with this stamp; tried again when the stamp changes.
     Failed(Stamp),
 }
@@ -95,6 +101,8 @@ pub struct Watcher {
     dir: PathBuf,
     device: candle_core::Device,
     precision: Precision,
+    /// `--style`, applied to every file loaded.
+    style: Option<String>,
     entries: BTreeMap<PathBuf, Entry>,
     /// The loaded files of the published set, to publish only real changes.
     published: Vec<(PathBuf, Stamp)>,
@@ -107,7 +115,8 @@ impl Watcher {
         dir: &Path,
         device: candle_core::Device,
         precision: Precision,
-        initial: &[(PathBuf, Arc<Stylizer>)],
+        style: Option<String>,
+        initial: &[(PathBuf, Vec<StyleEntry>)],
         quiet: bool,
     ) -> Self {
         let mut entries = BTreeMap::new();
@@ -122,6 +131,7 @@ impl Watcher {
             dir: dir.to_path_buf(),
             device,
             precision,
+            style,
             entries,
             published,
             said_empty: false,
@@ -156,7 +166,7 @@ impl Watcher {
             next.insert(f, entry);
         }
         self.entries = next;
-        let loaded: Vec<(PathBuf, Stamp, Arc<Stylizer>)> = self
+        let loaded: Vec<(PathBuf, Stamp, Vec<StyleEntry>)> = self
             .entries
             .iter()
             .filter_map(|(p, e)| match e {
@@ -188,7 +198,7 @@ impl Watcher {
             return;
         }
         self.said_empty = false;
-        let set = library.publish(loaded.into_iter().map(|(_, _, s)| s).collect());
+        let set = library.publish(loaded.into_iter().flat_map(|(_, _, s)| s).collect());
         self.published = keys;
         if !self.quiet {
             eprintln!(
@@ -201,11 +211,14 @@ impl Watcher {
     }
 
     fn load(&self, f: &Path, st: Stamp) -> Entry {
-        match Stylizer::load(f, &self.device, self.precision) {
-            Ok(s) => Entry::Loaded(st, Arc::new(s)),
+        let loaded = Stylizer::load(f, &self.device, self.precision)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| crate::models::styles_of(f, s, self.style.as_deref()));
+        match loaded {
+            Ok(s) => Entry::Loaded(st, s),
             Err(e) => {
                 eprintln!(
-                    "warning: {}: cannot load model, skipped until it changes: {e}",
+                    "warning: {}: cannot load model, skipped until it changes: {e:#}",
                     f.display()
                 );
                 Entry::Failed(st)
@@ -226,5 +239,49 @@ pub fn watch_loop(mut w: Watcher, library: Arc<Library>, stopping: impl Fn() -> 
             std::thread::sleep(Duration::from_millis(50));
         }
         w.scan(&library);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::tests::random_multi;
+
+    #[test]
+    fn a_replaced_multi_style_file_replaces_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("multi.safetensors");
+        random_multi(&["a", "b"]).save(&path).unwrap();
+        let library = Library::new(Vec::new());
+        let mut w = Watcher::new(
+            dir.path(),
+            candle_core::Device::Cpu,
+            Precision::F32,
+            None,
+            &[],
+            true,
+        );
+        // Seen, then loaded once it held still for a scan.
+        w.scan(&library);
+        w.scan(&library);
+        let set = library.current();
+        assert_eq!(set.names, ["a", "b"]);
+        assert!(set.styles[0].same_file(&set.styles[1]));
+        random_multi(&["c", "d", "e"]).save(&path).unwrap();
+        w.scan(&library);
+        w.scan(&library);
+        assert_eq!(library.current().names, ["c", "d", "e"]);
+        // With --style, the file is the one blend it names.
+        let mut w = Watcher::new(
+            dir.path(),
+            candle_core::Device::Cpu,
+            Precision::F32,
+            Some("c:1,e:1".into()),
+            &[],
+            true,
+        );
+        w.scan(&library);
+        w.scan(&library);
+        assert_eq!(library.current().names, ["c:0.50,e:0.50"]);
     }
 }

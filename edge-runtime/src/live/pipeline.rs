@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use stylecast::StylizeOptions;
+use stylecast::{StylizeOptions, Stylizer};
 
 use super::library::Library;
+use super::morph::Morph;
 
 use super::mailbox::Mailbox;
 use super::scale::resize_rgb;
@@ -24,6 +25,8 @@ pub struct Controls {
     pub preserve_colors: bool,
     /// Keep stylizing the same input frame (style and strength changes still apply).
     pub frozen: bool,
+    /// Moving from another style of the same multi-style file to `style`.
+    pub morph: Option<Morph>,
     /// Bumped on every change, so a frozen frame is redone only when needed.
     pub version: u64,
 }
@@ -150,6 +153,9 @@ pub fn infer_loop(
     let mut held: Option<(RgbImage, Instant, bool)> = None;
     let mut done_version = u64::MAX;
     let mut last_style = usize::MAX;
+    // The stylizer a morph paints with: a copy of the target style's (weights shared), its
+    // blend set anew each frame. Keyed by (set version, style) so a switch copies it once.
+    let mut morphing: Option<((u64, usize), Stylizer)> = None;
     let mut warn = Throttle::new(Duration::from_secs(10));
     let mut decode_warn = Throttle::new(Duration::from_secs(10));
     // Fault injection for the watchdog test: after N frames, block like a call that
@@ -166,7 +172,12 @@ pub fn infer_loop(
         }
         let controls = shared.controls();
         let reuse = controls.frozen && held.is_some();
-        if reuse && controls.version == done_version {
+        // A morph goes on over a frozen frame: each step is a new picture.
+        let in_morph = controls
+            .morph
+            .as_ref()
+            .is_some_and(|m| m.progress(Instant::now()) < 1.0);
+        if reuse && controls.version == done_version && !in_morph {
             std::thread::sleep(Duration::from_millis(15));
             continue;
         }
@@ -208,8 +219,32 @@ pub fn infer_loop(
         let input = resize_rgb(image, infer_size.0, infer_size.1);
         // Taken per frame: a reloaded style set applies from the next frame on.
         let styles = library.current();
+        let version = styles.version;
         let styles = &styles.styles;
         let style = controls.style.min(styles.len() - 1);
+        let mix = controls
+            .morph
+            .as_ref()
+            .filter(|m| m.set_version == version && styles[style].multi)
+            .and_then(|m| m.mix_at(Instant::now()));
+        let stylizer = match mix {
+            Some(mix) => {
+                let key = (version, style);
+                if morphing.as_ref().map(|(k, _)| *k) != Some(key) {
+                    morphing = Some((key, styles[style].stylizer.clone()));
+                }
+                let (_, st) = morphing.as_mut().expect("set just above");
+                // Only the norms' scales and shifts are mixed: cheap next to a frame.
+                match st.set_style(mix) {
+                    Ok(()) => &*st,
+                    Err(_) => &styles[style].stylizer,
+                }
+            }
+            None => {
+                morphing = None;
+                &styles[style].stylizer
+            }
+        };
         let opts = StylizeOptions {
             strength: controls.strength,
             preserve_colors: controls.preserve_colors,
@@ -220,7 +255,7 @@ pub fn infer_loop(
         let result = if controls.strength <= 0.0 && !controls.preserve_colors {
             Ok(input.clone())
         } else {
-            styles[style].stylize(&input, &opts)
+            stylizer.stylize(&input, &opts)
         };
         // The temporal filter blends successive frames of one style, never a frozen redo.
         if reuse || style != last_style {
@@ -246,10 +281,7 @@ pub fn infer_loop(
                 // A kiosk keeps running; say why frames are missing.
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
                 if warn.ready() {
-                    eprintln!(
-                        "warning: stylizing with {} failed: {e}",
-                        styles[style].meta().style
-                    );
+                    eprintln!("warning: stylizing with {} failed: {e}", styles[style].name);
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -13,11 +13,13 @@ use image::RgbImage;
 use super::compose::{Compositor, ViewMode};
 use super::cycle::StyleCycler;
 use super::library::Library;
+use super::morph::{morph_len, Morph};
 use super::pipeline::{Shared, Stylized};
 use super::record::{save_snapshot, FrameWriter};
 use super::watchdog::Notifier;
 
-/// How long the cross-fade of `--cycle` lasts.
+/// How long the cross-fade of `--cycle` lasts (between styles of different files; styles
+/// of one multi-style file morph instead, see `morph`).
 const FADE: Duration = Duration::from_millis(800);
 /// How often the log line is printed.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -93,6 +95,8 @@ pub struct Presenter {
     /// The style set version `style_names` is of.
     styles_version: u64,
     cycle: Option<f64>,
+    /// How long a morph between styles of one file takes.
+    morph_len: Duration,
     compositor: Compositor,
     writer: Option<FrameWriter>,
     snapshot_dir: PathBuf,
@@ -115,7 +119,9 @@ pub struct Presenter {
     interval_max_latency_ms: f64,
     rate: RateMeter,
     mark: LogMark,
-    toast: Option<(String, Instant)>,
+    /// The message, when it was given, and whether it names the style (then a morph in
+    /// progress shows its blend instead).
+    toast: Option<(String, Instant, bool)>,
     /// systemd's READY/WATCHDOG notifications, when started as a notify service.
     notifier: Option<Notifier>,
 }
@@ -137,6 +143,7 @@ impl Presenter {
             library: cfg.library,
             styles_version: 0,
             cycle: cfg.cycle,
+            morph_len: morph_len(cfg.cycle),
             compositor: Compositor::new(FADE),
             writer,
             snapshot_dir: cfg.snapshot_dir,
@@ -225,7 +232,6 @@ impl Presenter {
         if self.cycler.as_mut().is_some_and(|c| c.due(now)) {
             let n = self.style_names.len();
             let next = (self.shared.controls().style + 1) % n;
-            self.compositor.fade_to(next);
             self.set_style(next, false);
         }
         if now.duration_since(self.mark.at) >= LOG_EVERY {
@@ -345,7 +351,10 @@ impl Presenter {
             .unwrap_or(cur.min(set.names.len().saturating_sub(1)));
         self.style_names = set.names.clone();
         self.styles_version = set.version;
-        self.shared.update_controls(|c| c.style = keep);
+        self.shared.update_controls(|c| {
+            c.style = keep;
+            c.morph = None;
+        });
         if self.style_names.len() < 2 {
             self.cycler = None;
         } else if self.cycler.is_none() {
@@ -354,31 +363,82 @@ impl Presenter {
         self.say(format!("styles reloaded: {}", self.style_names.len()));
     }
 
+    /// The style's name, or during a morph the blend painted now (`a:0.40,b:0.60`).
     fn style_label(&self) -> String {
-        let i = self.shared.controls().style;
+        let c = self.shared.controls();
+        let i = c.style;
+        let name = self
+            .style_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| "?".into());
+        let blend = c.morph.as_ref().and_then(|m| {
+            let mix = m.mix_at(Instant::now())?;
+            let set = self.library.as_ref()?.current();
+            let e = set.styles.get(i).filter(|_| set.version == m.set_version)?;
+            Some(mix.label(e.stylizer.style_names()))
+        });
         format!(
             "{} ({}/{})",
-            self.style_names.get(i).map(String::as_str).unwrap_or("?"),
+            blend.unwrap_or(name),
             i + 1,
             self.style_names.len()
         )
     }
 
+    /// The morph a switch from the current style to `to` makes: Some when both are styles
+    /// of one multi-style file, starting from what is painted now (a style, or the blend
+    /// of an unfinished morph).
+    fn morph_to(&self, to: usize, now: Instant) -> Option<Morph> {
+        let set = self.library.as_ref()?.current();
+        if set.version != self.styles_version {
+            return None;
+        }
+        let c = self.shared.controls();
+        let (a, b) = (set.styles.get(c.style)?, set.styles.get(to)?);
+        if c.style == to || !a.same_file(b) {
+            return None;
+        }
+        let from = c
+            .morph
+            .as_ref()
+            .filter(|m| m.set_version == set.version)
+            .and_then(|m| m.mix_at(now))
+            .unwrap_or_else(|| a.stylizer.style_mix().clone());
+        Some(Morph {
+            from,
+            to: b.stylizer.style_mix().clone(),
+            start: now,
+            len: self.morph_len,
+            set_version: set.version,
+        })
+    }
+
+    /// Switches to style `i`: a morph within one multi-style file, else a cycle's
+    /// cross-fade (a manual switch cuts).
     fn set_style(&mut self, i: usize, manual: bool) {
         if i >= self.style_names.len() {
             return;
         }
-        self.shared.update_controls(|c| c.style = i);
+        let now = Instant::now();
+        let morph = self.morph_to(i, now);
+        if morph.is_none() && !manual {
+            self.compositor.fade_to(i);
+        }
+        self.shared.update_controls(|c| {
+            c.style = i;
+            c.morph = morph;
+        });
         if manual {
             if let Some(c) = &mut self.cycler {
-                c.restart(Instant::now());
+                c.restart(now);
             }
         }
-        self.say(self.style_label());
+        self.toast = Some((self.style_label(), now, true));
     }
 
     fn say(&mut self, text: String) {
-        self.toast = Some((text, Instant::now()));
+        self.toast = Some((text, Instant::now(), false));
     }
 
     /// Applies a key's action; false when it asks to quit.
@@ -474,19 +534,24 @@ impl Presenter {
         lines
     }
 
-    /// The current message, while it lasts.
-    pub fn toast(&self) -> Option<&str> {
-        self.toast
+    /// The current message, while it lasts; a style's name follows a morph's blend.
+    pub fn toast(&self) -> Option<String> {
+        let (text, _, style) = self
+            .toast
             .as_ref()
-            .filter(|(_, t)| t.elapsed() < TOAST)
-            .map(|(s, _)| s.as_str())
+            .filter(|(_, t, _)| t.elapsed() < TOAST)?;
+        Some(if *style {
+            self.style_label()
+        } else {
+            text.clone()
+        })
     }
 
     /// Whether the overlay changes over time without new frames (toasts expiring).
     pub fn overlay_deadline(&self) -> Option<Instant> {
         self.toast
             .as_ref()
-            .map(|(_, t)| *t + TOAST)
+            .map(|(_, t, _)| *t + TOAST)
             .filter(|d| *d > Instant::now())
     }
 }
@@ -502,6 +567,7 @@ mod tests {
             strength: 1.0,
             preserve_colors: false,
             frozen: false,
+            morph: None,
             version: 0,
         });
         let p = Presenter::new(
@@ -556,7 +622,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (shared, mut p) = presenter(1, dir.path());
         p.apply(Action::Snapshot);
-        assert_eq!(p.toast(), Some("nothing to save yet"));
+        assert_eq!(p.toast().as_deref(), Some("nothing to save yet"));
         let img = RgbImage::from_pixel(4, 3, image::Rgb([9, 9, 9]));
         for _ in 0..2 {
             assert!(!p.done());
@@ -579,6 +645,92 @@ mod tests {
             p.summary().starts_with("summary: frames 2,"),
             "{}",
             p.summary()
+        );
+    }
+
+    #[test]
+    fn switching_within_a_multi_style_file_morphs_and_between_files_does_not() {
+        use crate::models::{styles_of, tests::random_multi};
+        let st = |m: &stylecast::ModelFile| {
+            stylecast::Stylizer::from_model(m, &candle_core::Device::Cpu, stylecast::Precision::F32)
+                .unwrap()
+        };
+        let m = random_multi(&["a", "b"]);
+        let mut entries = styles_of(std::path::Path::new("duo.safetensors"), st(&m), None).unwrap();
+        let other = random_multi(&["x", "y"]);
+        entries.extend(
+            styles_of(
+                std::path::Path::new("other.safetensors"),
+                st(&other),
+                Some("x"),
+            )
+            .unwrap(),
+        );
+        let library = Library::new(entries);
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new(Controls {
+            style: 0,
+            strength: 1.0,
+            preserve_colors: false,
+            frozen: false,
+            morph: None,
+            version: 0,
+        });
+        let mut p = Presenter::new(
+            shared.clone(),
+            PresenterConfig {
+                style_names: library.current().names.clone(),
+                library: Some(library),
+                output: None,
+                snapshot_dir: dir.path().to_path_buf(),
+                cycle: None,
+                frames: None,
+                show_fps: true,
+                quiet: true,
+            },
+        )
+        .unwrap();
+        p.apply(Action::NextStyle);
+        let c = shared.controls();
+        let m = c.morph.clone().expect("a -> b of one file morphs");
+        assert_eq!(
+            (c.style, m.from.weights(), m.to.weights()),
+            (1, &[1.0, 0.0][..], &[0.0, 1.0][..])
+        );
+        // The overlay and the toast show the blend painted now: all a at first, then
+        // halfway (the morph moved back by half its length).
+        let toast = p.toast().unwrap();
+        assert!(
+            toast.starts_with('a') && toast.ends_with("(2/3)"),
+            "{toast}"
+        );
+        shared.update_controls(|c| {
+            if let Some(m) = &mut c.morph {
+                m.start -= m.len / 2;
+            }
+        });
+        assert!(
+            p.toast().unwrap().starts_with("a:0.50,b:0.50 (2/3)"),
+            "{:?}",
+            p.toast()
+        );
+        assert!(
+            p.overlay_lines()[1].starts_with("a:0.50,b:0.50"),
+            "{:?}",
+            p.overlay_lines()
+        );
+        // A switch back starts from the blend painted then.
+        p.apply(Action::PrevStyle);
+        let back = shared.controls().morph.unwrap();
+        assert!((back.from.weights()[1] - 0.5).abs() < 0.05, "{back:?}");
+        assert_eq!(back.to.weights(), &[1.0, 0.0]);
+        // To another file's style: no morph.
+        p.apply(Action::Style(2));
+        assert_eq!(shared.controls().morph, None);
+        assert!(
+            p.overlay_lines()[1].starts_with("x (3/3)"),
+            "{:?}",
+            p.overlay_lines()
         );
     }
 }

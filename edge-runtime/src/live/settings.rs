@@ -12,6 +12,8 @@ use crate::models::ModelChoice;
 #[derive(Debug, Clone)]
 pub struct LiveSettings {
     pub models: ModelChoice,
+    /// `--style`: the one style or blend of each model; None: every style it holds.
+    pub style: Option<String>,
     /// None: the camera if there is one, else the demo photo.
     pub source: Option<SourceChoice>,
     /// The v4l2 device; None: the first one found.
