@@ -107,8 +107,8 @@ pub struct SheetArgs {
     /// name. Columns of the same style (e.g. two style weights) are labelled by file name.
     #[arg(long, num_args = 1..)]
     models: Vec<PathBuf>,
-    /// Only this style or blend of each model (NAME, INDEX or NAME:W,NAME:W; see the main
-    /// command's --style).
+    /// Only this style or blend (NAME, INDEX or NAME:W,NAME:W; see the main command's
+    /// --style): models without it are left out.
     #[arg(long)]
     style: Option<String>,
     /// The picture to write: .jpg (quality 90) or .png.
@@ -152,7 +152,10 @@ pub struct RunArgs {
     /// per style (photo_<style>.png, as several models do), live mode lists each style as
     /// a style of its own, and switching between two styles of one file (keys, --cycle)
     /// morphs one into the other over about a second instead of cross-fading. A
-    /// single-style model accepts only its own style's name here.
+    /// single-style model accepts only its own style's name here. With several models
+    /// (--models DIR), only those that have the style paint it (`--style the_scream`
+    /// picks that file, or that style of a multi-style file); it is an error only when
+    /// none has it.
     #[arg(long)]
     pub style: Option<String>,
     /// Image files or folders to stylize (file mode: headless, needs --output). A file in

@@ -101,15 +101,9 @@ pub fn run(settings: &LiveSettings) -> Result<()> {
             .map(|st| (p.to_path_buf(), st))
             .with_context(|| format!("{}: cannot load model", p.display()))
     })?;
-    // A --style that does not fit a file is the user's mistake, not a damaged file: an
-    // error, not a warning.
-    let loaded = loaded
-        .into_iter()
-        .map(|(p, st)| {
-            let entries = crate::models::styles_of(&p, st, s.style.as_deref())?;
-            Ok((p, entries))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // A --style that fits no file is the user's mistake, not a damaged file: an error,
+    // not a warning. Of several files, those without the style are passed over.
+    let loaded = crate::models::expand_run(loaded, s.style.as_deref())?;
     let styles: Vec<crate::models::StyleEntry> =
         loaded.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
     let style_names: Vec<String> = styles.iter().map(|s| s.name.clone()).collect();

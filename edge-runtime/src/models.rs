@@ -147,19 +147,67 @@ pub fn styles_of(path: &Path, stylizer: Stylizer, spec: Option<&str>) -> Result<
     Ok(vec![entry(stylizer)])
 }
 
-/// Loads every model and expands it into its entries (see [`styles_of`]).
+/// Whether `spec` names a style (by name or index) that the model lacks: in a run of
+/// several files, `--style the_scream` picks the files that have it and passes over the
+/// others (see [`expand_run`]). Weights are not looked at here; `styles_of` judges them.
+pub fn lacks_style(stylizer: &Stylizer, spec: &str) -> bool {
+    let names = stylizer.style_names();
+    spec.split(',').any(|part| {
+        let key = part.rsplit_once(':').map_or(part, |(k, _)| k).trim();
+        StyleMix::index_of(key, names).is_err()
+    })
+}
+
+/// Expands the loaded models of a run into their entries (see [`styles_of`]). With a
+/// `--style` and several files, a file that lacks the named style is passed over (it
+/// keeps an empty list, so a watcher knows it); only when no file has it is that an
+/// error, which lists every style on offer.
+pub fn expand_run(
+    loaded: Vec<(PathBuf, Stylizer)>,
+    spec: Option<&str>,
+) -> Result<Vec<(PathBuf, Vec<StyleEntry>)>> {
+    let lenient = loaded.len() > 1;
+    let mut on_offer = Vec::new();
+    let mut out = Vec::with_capacity(loaded.len());
+    for (p, st) in loaded {
+        if spec.is_some_and(|s| lenient && lacks_style(&st, s)) {
+            on_offer.extend(st.style_names().iter().cloned());
+            out.push((p, Vec::new()));
+            continue;
+        }
+        let entries = styles_of(&p, st, spec)?;
+        out.push((p, entries));
+    }
+    if let Some(spec) = spec {
+        if out.iter().all(|(_, e)| e.is_empty()) {
+            on_offer.sort();
+            on_offer.dedup();
+            anyhow::bail!(
+                "--style {spec:?}: none of the {} model files has that style (their styles: {}); \
+                 a blend must name styles of one multi-style file",
+                out.len(),
+                on_offer.join(", ")
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Loads every model and expands it into its entries (see [`expand_run`]).
 pub fn load_entries(
     paths: &[PathBuf],
     device: &candle_core::Device,
     precision: stylecast::Precision,
     spec: Option<&str>,
 ) -> Result<Vec<StyleEntry>> {
-    let mut entries = Vec::new();
-    for p in paths {
-        let st = Stylizer::load(p, device, precision)?;
-        entries.extend(styles_of(p, st, spec)?);
-    }
-    Ok(entries)
+    let loaded = paths
+        .iter()
+        .map(|p| Ok((p.clone(), Stylizer::load(p, device, precision)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(expand_run(loaded, spec)?
+        .into_iter()
+        .flat_map(|(_, e)| e)
+        .collect())
 }
 
 #[cfg(test)]
@@ -193,6 +241,39 @@ pub(crate) mod tests {
 
     fn stylizer(m: &ModelFile) -> Stylizer {
         Stylizer::from_model(m, &Device::Cpu, Precision::F32).unwrap()
+    }
+
+    #[test]
+    fn of_several_files_style_picks_those_that_have_it_and_fails_only_when_none_do() {
+        let m = random_multi(&["a", "b", "c"]);
+        let single = ModelFile::resolve_style(&m, &StyleMix::single(1, 3).unwrap()).unwrap();
+        let run = || {
+            vec![
+                (PathBuf::from("trio.safetensors"), stylizer(&m)),
+                (PathBuf::from("b.safetensors"), stylizer(&single)),
+            ]
+        };
+        let names = |spec| -> Vec<(String, String)> {
+            expand_run(run(), Some(spec))
+                .unwrap()
+                .into_iter()
+                .flat_map(|(p, e)| e.into_iter().map(move |e| (p.display().to_string(), e.name)))
+                .collect()
+        };
+        assert_eq!(
+            names("b"),
+            [("trio.safetensors".into(), "b".into()), ("b.safetensors".into(), "b".into())]
+        );
+        assert_eq!(names("c"), [("trio.safetensors".into(), "c".into())]);
+        assert_eq!(names("a:1,c:1"), [("trio.safetensors".into(), "a:0.50,c:0.50".into())]);
+        let e = format!("{:#}", expand_run(run(), Some("zz")).err().unwrap());
+        assert!(e.contains("none of the 2 model files") && e.contains("a, b, c"), "{e}");
+        // Bad weights stay an error where the names fit.
+        let e = format!("{:#}", expand_run(run(), Some("a:-1,b:1")).err().unwrap());
+        assert!(e.contains("trio.safetensors") && e.contains("-1"), "{e}");
+        // One file: strict, as before.
+        let e = format!("{:#}", expand_run(run().split_off(1), Some("c")).err().unwrap());
+        assert!(e.contains("b.safetensors") && e.contains("unknown style \"c\""), "{e}");
     }
 
     #[test]

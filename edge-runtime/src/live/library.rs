@@ -187,7 +187,8 @@ impl Watcher {
         if keys == self.published {
             return;
         }
-        if loaded.is_empty() {
+        // No entries counts as empty too: files left, but none with the --style asked for.
+        if loaded.iter().all(|(_, _, s)| s.is_empty()) {
             if !self.said_empty {
                 eprintln!(
                     "warning: {}: no loadable model left; keeping the last good styles",
@@ -213,7 +214,11 @@ impl Watcher {
     fn load(&self, f: &Path, st: Stamp) -> Entry {
         let loaded = Stylizer::load(f, &self.device, self.precision)
             .map_err(anyhow::Error::from)
-            .and_then(|s| crate::models::styles_of(f, s, self.style.as_deref()));
+            .and_then(|s| match self.style.as_deref() {
+                // A folder's file without the --style it runs with adds no entries.
+                Some(spec) if crate::models::lacks_style(&s, spec) => Ok(Vec::new()),
+                spec => crate::models::styles_of(f, s, spec),
+            });
         match loaded {
             Ok(s) => Entry::Loaded(st, s),
             Err(e) => {
