@@ -896,4 +896,36 @@ mod tests {
         ])
         .is_err());
     }
+
+    fn eval_command(args: &[&str]) -> std::result::Result<EvalCommand, String> {
+        let mut v = vec!["host-train", "eval", "m.safetensors"];
+        v.extend(args);
+        match Cli::try_parse_from(&v).map_err(|e| e.to_string())?.command {
+            Command::Eval(a) => Ok(a.into()),
+            _ => unreachable!("parsed as eval"),
+        }
+    }
+
+    #[test]
+    fn eval_takes_photos_or_video_or_both() {
+        let c = eval_command(&["--video", "a.mp4", "--video", "b.mkv", "--smooth", "0.5"]).unwrap();
+        assert!(c.photos.is_none());
+        let v = c.video.unwrap();
+        assert_eq!(v.videos.len(), 2);
+        assert_eq!(v.smooth, vec![0.5]);
+        let c = eval_command(&["--photos", "p", "--styles", "s"]).unwrap();
+        assert!(c.video.is_none() && c.photos.is_some());
+        let c = eval_command(&["--photos", "p", "--styles", "s", "--video", "a.mp4"]).unwrap();
+        assert!(c.video.is_some() && c.photos.is_some());
+        // Neither, half of the photo pair, a plot without a clip, a bad amount: refused.
+        for bad in [
+            &[][..],
+            &["--photos", "p", "--video", "a.mp4"][..],
+            &["--photos", "p", "--styles", "s", "--plot", "x.png"][..],
+            &["--video", "a.mp4", "--smooth", "1.5"][..],
+            &["--video", "a.mp4", "--max-frames", "1"][..],
+        ] {
+            assert!(eval_command(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }
