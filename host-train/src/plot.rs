@@ -265,7 +265,7 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
 }
 
 /// Line colours of `lines_chart`, cycled.
-const PALETTE: [Rgb<u8>; 8] = [
+const PALETTE: [Rgb<u8>; 12] = [
     Rgb([0, 0, 0]),
     Rgb([31, 119, 180]),
     Rgb([214, 39, 40]),
@@ -274,6 +274,10 @@ const PALETTE: [Rgb<u8>; 8] = [
     Rgb([148, 103, 189]),
     Rgb([140, 86, 75]),
     Rgb([23, 190, 207]),
+    Rgb([227, 119, 194]),
+    Rgb([188, 189, 34]),
+    Rgb([127, 127, 127]),
+    Rgb([0, 0, 128]),
 ];
 
 /// One linear panel, a line per series over its index (from 1), a legend below; a `None`
