@@ -1,39 +1,28 @@
-//! Video files in and out (`--input clip.mp4 --output out.mp4`): one `ffmpeg` process decodes
-//! the input to raw RGB frames over a pipe, a second encodes the stylized frames, and the
-//! input's audio is copied across. No libav is linked; Debian's `ffmpeg` package (ffmpeg and
-//! ffprobe on the PATH, or `STYLECAST_FFMPEG`/`STYLECAST_FFPROBE`) is needed at run time only.
+//! Video files in and out (`--input clip.mp4 --output out.mp4`): the library's frame reader
+//! (`stylecast::io::video`, one `ffmpeg` process) decodes the input to raw RGB frames over a
+//! pipe, a second `ffmpeg` here encodes the stylized frames, and the input's audio is copied
+//! across. No libav is linked; Debian's `ffmpeg` package (ffmpeg and ffprobe on the PATH, or
+//! `STYLECAST_FFMPEG`/`STYLECAST_FFPROBE`) is needed at run time only.
 //!
 //! The output is written under a hidden temporary name beside its final one and renamed
 //! when the encoder has finished, so a corrupt input, a full disk or Ctrl-C leaves no
 //! half-written video under the final name (and an older result there stays intact).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use image::RgbImage;
+use stylecast::io::video::{drain, ffmpeg, last_lines, spawn, FrameReader};
 use stylecast::{Precision, StylizeOptions, Stylizer};
+
+pub use stylecast::io::video::{is_video_path, output_size, probe, VideoInfo};
 
 use crate::files::{sanitize, FileSettings};
 use crate::models::ModelChoice;
-
-/// What `--input` takes as video, by extension.
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi"];
-
-/// Frames larger than 8K UHD are refused before any buffer is made.
-const MAX_SIDE: u32 = 8192;
-
-/// Bytes of an ffmpeg error kept for the message (its last lines say what went wrong).
-const STDERR_KEEP: usize = 16 << 10;
-
-pub fn is_video_path(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
 
 /// The video files in a folder and its subfolders, sorted (`skip`: a folder not to enter,
 /// e.g. the output folder).
@@ -55,128 +44,6 @@ pub struct VideoSettings {
     /// `--smooth`: the temporal filter's amount (0: off).
     pub smooth: f32,
     pub images: Option<FileSettings>,
-}
-
-/// What ffprobe says of a video.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoInfo {
-    pub width: u32,
-    pub height: u32,
-    /// The frame rate as ffmpeg writes it (`30000/1001`), passed on unchanged.
-    pub rate: String,
-    pub fps: f64,
-    /// The frame count the container declares, when it declares one.
-    pub frames: Option<u64>,
-    /// The first audio stream's codec, if there is audio.
-    pub audio: Option<String>,
-}
-
-fn tool(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_string())
-}
-
-fn ffmpeg() -> String {
-    tool("STYLECAST_FFMPEG", "ffmpeg")
-}
-
-fn ffprobe() -> String {
-    tool("STYLECAST_FFPROBE", "ffprobe")
-}
-
-fn spawn(cmd: &mut Command, name: &str) -> Result<Child> {
-    // Its own process group: Ctrl-C reaches only us, and we stop ffmpeg in order.
-    std::os::unix::process::CommandExt::process_group(cmd, 0);
-    cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow!(
-                "{name} not found: video files need ffmpeg at run time. Install it \
-                 (Debian, Ubuntu, JetPack, Raspberry Pi OS: `sudo apt-get install ffmpeg`) \
-                 or point STYLECAST_FFMPEG and STYLECAST_FFPROBE at the programs"
-            )
-        } else {
-            anyhow!("cannot start {name}: {e}")
-        }
-    })
-}
-
-/// Reads a video's size, rate, declared frame count and audio codec.
-pub fn probe(path: &Path) -> Result<VideoInfo> {
-    let out = spawn(
-        Command::new(ffprobe())
-            .args(["-v", "error", "-show_entries"])
-            .arg("stream=codec_type,codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames")
-            .args(["-of", "json"])
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "ffprobe",
-    )?
-    .wait_with_output()
-    .context("ffprobe")?;
-    if !out.status.success() {
-        bail!(
-            "{}: not a video ffmpeg can read ({})",
-            path.display(),
-            last_lines(&String::from_utf8_lossy(&out.stderr))
-        );
-    }
-    parse_probe(&out.stdout)
-        .with_context(|| format!("{}: no readable video stream", path.display()))
-}
-
-fn parse_probe(json: &[u8]) -> Result<VideoInfo> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).context("ffprobe's answer is not JSON")?;
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .ok_or_else(|| anyhow!("no video stream"))?;
-    let side = |k: &str| video[k].as_u64().filter(|&n| n > 0).map(|n| n as u32);
-    let (width, height) = match (side("width"), side("height")) {
-        (Some(w), Some(h)) => (w, h),
-        _ => bail!("the video stream has no size"),
-    };
-    if width > MAX_SIDE || height > MAX_SIDE {
-        bail!("{width}x{height} frames: larger than {MAX_SIDE}x{MAX_SIDE}, refused");
-    }
-    let rational = |k: &str| -> Option<(String, f64)> {
-        let s = video[k].as_str()?;
-        let (n, d) = s.split_once('/').unwrap_or((s, "1"));
-        let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
-        (n > 0.0 && d > 0.0 && (n / d) <= 1000.0).then(|| (s.to_string(), n / d))
-    };
-    let (rate, fps) = rational("avg_frame_rate")
-        .or_else(|| rational("r_frame_rate"))
-        .ok_or_else(|| anyhow!("the video stream has no frame rate"))?;
-    let frames = video["nb_frames"].as_str().and_then(|n| n.parse().ok());
-    let audio = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .map(|s| s["codec_name"].as_str().unwrap_or("").to_string());
-    Ok(VideoInfo {
-        width,
-        height,
-        rate,
-        fps,
-        frames,
-        audio,
-    })
-}
-
-/// The size frames are stylized and written at: the input's, or shrunk to `max_side`,
-/// even on both sides where the input is (4:2:0 video needs it).
-pub fn output_size(info: &VideoInfo, max_side: Option<u32>) -> (u32, u32) {
-    let (w, h) = (info.width, info.height);
-    match max_side {
-        Some(m) if w.max(h) > m => {
-            let s = m as f64 / w.max(h) as f64;
-            let even = |x: f64| ((x / 2.0).round() as u32 * 2).max(2);
-            (even(w as f64 * s), even(h as f64 * s))
-        }
-        _ => (w, h),
-    }
 }
 
 /// The muxer, video codec options and audio handling for an output extension.
@@ -233,7 +100,7 @@ pub fn run(s: &VideoSettings) -> Result<()> {
     // Each video probed once, before any model is loaded: a bad one fails at once.
     let infos = jobs
         .iter()
-        .map(|(input, _)| probe(input))
+        .map(|(input, _)| Ok(probe(input)?))
         .collect::<Result<Vec<_>>>()?;
     for m in &models {
         let stylizer = Stylizer::load(m, &device, s.precision)?;
@@ -367,35 +234,15 @@ fn partial_name(dst: &Path) -> PathBuf {
 /// The decoder and encoder processes of one video.
 struct Transcode {
     input: PathBuf,
-    decoder: Child,
+    decoder: Option<FrameReader>,
     encoder: Child,
-    dec_err: Option<std::thread::JoinHandle<String>>,
     enc_err: Option<std::thread::JoinHandle<String>>,
-}
-
-/// Collects a child's stderr on a thread (bounded), so a chatty ffmpeg never blocks.
-pub fn drain(err: Option<ChildStderr>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        if let Some(mut e) = err {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = e.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                kept.extend_from_slice(&buf[..n]);
-                if kept.len() > STDERR_KEEP {
-                    kept.drain(..kept.len() - STDERR_KEEP);
-                }
-            }
-        }
-        String::from_utf8_lossy(&kept).into_owned()
-    })
 }
 
 impl Transcode {
     fn start(input: &Path, info: &VideoInfo, (w, h): (u32, u32), tmp: &Path) -> Result<Self> {
-        let mut decoder = spawn_decoder(input, info, (w, h))?;
+        // The decoder first: dropped (and stopped) if the encoder cannot start.
+        let decoder = FrameReader::start(input, info.clone(), (w, h))?;
         let ext = tmp_ext(tmp);
         let mut enc = Command::new(ffmpeg());
         enc.args([
@@ -421,21 +268,12 @@ impl Transcode {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-        let mut encoder = match spawn(&mut enc, "ffmpeg") {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = decoder.kill();
-                let _ = decoder.wait();
-                return Err(e);
-            }
-        };
-        let dec_err = Some(drain(decoder.stderr.take()));
+        let mut encoder = spawn(&mut enc, "ffmpeg")?;
         let enc_err = Some(drain(encoder.stderr.take()));
         Ok(Self {
             input: input.to_path_buf(),
-            decoder,
+            decoder: Some(decoder),
             encoder,
-            dec_err,
             enc_err,
         })
     }
@@ -449,22 +287,21 @@ impl Transcode {
         info: &VideoInfo,
         stop: &AtomicBool,
     ) -> Result<u64> {
-        let frame_bytes = w as usize * h as usize * 3;
-        let mut src = self.decoder.stdout.take().context("decoder output")?;
+        let decoder = self.decoder.as_mut().context("decoder")?;
         let mut sink = self.encoder.stdin.take().context("encoder input")?;
         let pb = progress(info.frames, s.quiet, &self.input);
         let opts = StylizeOptions {
             max_side: None,
             ..s.stylize
         };
-        let mut buf = vec![0u8; frame_bytes];
+        let mut buf = vec![0u8; decoder.frame_bytes()];
         let mut smoother = stylecast::temporal::TemporalSmoother::new(s.smooth);
         let mut n = 0u64;
         loop {
             if stop.load(Ordering::SeqCst) {
                 bail!("interrupted");
             }
-            if !read_frame(&mut src, &mut buf)? {
+            if !decoder.read_into(&mut buf)? {
                 break;
             }
             let img = RgbImage::from_raw(w, h, std::mem::take(&mut buf)).context("frame buffer")?;
@@ -484,21 +321,17 @@ impl Transcode {
 
     /// Waits for both processes; an error says which one failed and why.
     fn finish(mut self) -> Result<()> {
-        let dec = self.decoder.wait();
+        let dec = match self.decoder.take() {
+            Some(d) => d.finish().map(|_| ()),
+            None => Ok(()),
+        };
         let enc = self.encoder.wait();
-        let dec_msg = self
-            .dec_err
-            .take()
-            .and_then(|j| j.join().ok())
-            .unwrap_or_default();
         let enc_msg = self
             .enc_err
             .take()
             .and_then(|j| j.join().ok())
             .unwrap_or_default();
-        if !dec.map(|s| s.success()).unwrap_or(false) {
-            bail!("ffmpeg could not decode it ({})", last_lines(&dec_msg));
-        }
+        dec?;
         if !enc.map(|s| s.success()).unwrap_or(false) {
             bail!(
                 "ffmpeg could not encode the output ({})",
@@ -511,47 +344,13 @@ impl Transcode {
 
 impl Drop for Transcode {
     fn drop(&mut self) {
-        // Reached with the processes still running only on an early error: stop them.
-        for c in [&mut self.decoder, &mut self.encoder] {
-            if matches!(c.try_wait(), Ok(None)) {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        // Reached with the encoder still running only on an early error: stop it (the
+        // decoder stops itself when dropped).
+        if matches!(self.encoder.try_wait(), Ok(None)) {
+            let _ = self.encoder.kill();
+            let _ = self.encoder.wait();
         }
     }
-}
-
-/// An ffmpeg process writing every frame of `input` as raw RGB at `(w, h)` to its stdout
-/// (its stderr piped, for the caller to drain).
-pub fn spawn_decoder(input: &Path, info: &VideoInfo, (w, h): (u32, u32)) -> Result<Child> {
-    let mut dec = Command::new(ffmpeg());
-    dec.args(["-v", "error", "-nostdin", "-i"])
-        .arg(input)
-        // Every decoded frame once: the output keeps the input's frame count.
-        .args(["-map", "0:v:0", "-vsync", "passthrough"]);
-    if (w, h) != (info.width, info.height) {
-        dec.args(["-vf", &format!("scale={w}:{h}:flags=area")]);
-    }
-    dec.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    spawn(&mut dec, "ffmpeg")
-}
-
-/// Fills `buf` with one frame; false at a clean end of stream. A partial frame at the end
-/// is the decoder failing mid-frame: reported by `finish`, dropped here.
-pub fn read_frame(src: &mut impl Read, buf: &mut [u8]) -> Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match src.read(&mut buf[got..]) {
-            Ok(0) => return Ok(false),
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(anyhow!("reading decoded frames: {e}")),
-        }
-    }
-    Ok(true)
 }
 
 fn tmp_ext(tmp: &Path) -> String {
@@ -589,48 +388,9 @@ fn progress(frames: Option<u64>, quiet: bool, input: &Path) -> indicatif::Progre
     pb
 }
 
-/// The last few lines of an ffmpeg error, on one line.
-pub fn last_lines(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(3)..];
-    if tail.is_empty() {
-        "no message".into()
-    } else {
-        tail.join("; ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_answers_are_read_and_bounded() {
-        let json = br#"{"streams":[{"codec_type":"audio","codec_name":"aac"},
-            {"codec_type":"video","codec_name":"h264","width":176,"height":144,
-             "r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001","nb_frames":"300"}]}"#;
-        let i = parse_probe(json).unwrap();
-        assert_eq!((i.width, i.height, i.frames), (176, 144, Some(300)));
-        assert_eq!(i.rate, "30000/1001");
-        assert!((i.fps - 29.97).abs() < 0.01);
-        assert_eq!(i.audio.as_deref(), Some("aac"));
-        let huge = br#"{"streams":[{"codec_type":"video","width":100000,"height":2,"r_frame_rate":"25/1"}]}"#;
-        assert!(format!("{:#}", parse_probe(huge).unwrap_err()).contains("larger than"));
-        let no_rate =
-            br#"{"streams":[{"codec_type":"video","width":10,"height":10,"r_frame_rate":"0/0"}]}"#;
-        assert!(format!("{:#}", parse_probe(no_rate).unwrap_err()).contains("frame rate"));
-        assert!(parse_probe(br#"{"streams":[]}"#).is_err());
-    }
-
-    #[test]
-    fn max_side_keeps_aspect_and_even_sides() {
-        let i = parse_probe(br#"{"streams":[{"codec_type":"video","width":1920,"height":1080,"r_frame_rate":"25/1"}]}"#)
-            .unwrap();
-        assert_eq!(output_size(&i, None), (1920, 1080));
-        assert_eq!(output_size(&i, Some(4000)), (1920, 1080));
-        assert_eq!(output_size(&i, Some(640)), (640, 360));
-        assert_eq!(output_size(&i, Some(333)), (334, 188));
-    }
 
     #[test]
     fn audio_is_copied_where_the_container_takes_it() {

@@ -10,6 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use host_train::bench::BenchOptions;
 use host_train::eval::EvalOptions;
+use host_train::eval_video::{EvalCommand, VideoEvalOptions};
 use host_train::loss::LossConfig;
 use host_train::options::{TrainOptions, INIT_WARMUP_STEPS};
 use host_train::stability::{self, StabilityConfig};
@@ -46,7 +47,8 @@ pub enum Command {
     /// Score models on photos they did not train on with the training losses: how far each
     /// output is from the photo (content) and from its painting (style). For choosing a
     /// --style-weight: e.g. `host-train eval models/ --photos ../shared/data/content/test
-    /// --styles ../shared/data/styles`.
+    /// --styles ../shared/data/styles`. With --video CLIP, also how much each flickers on
+    /// footage (warping error on optical flow), e.g. `host-train eval models/ --video clip.mp4`.
     Eval(EvalArgs),
     /// Check a device (e.g. cuda) against the CPU on one training step: losses, every
     /// gradient, the output. Exits non-zero if anything differs by more than 1e-3.
@@ -128,13 +130,13 @@ pub struct EvalArgs {
     #[arg(required = true)]
     models: Vec<PathBuf>,
     /// Photos to score on, searched recursively: ones the models did not train on,
-    /// e.g. ../shared/data/content/test.
-    #[arg(long)]
-    photos: PathBuf,
+    /// e.g. ../shared/data/content/test. Needs --styles; optional with --video.
+    #[arg(long, required_unless_present = "videos", requires = "styles")]
+    photos: Option<PathBuf>,
     /// Folder of the paintings. Each model's painting is the file its metadata names
     /// (training.style_image), else STYLE.jpg/.jpeg/.png/.webp after its style name.
-    #[arg(long)]
-    styles: PathBuf,
+    #[arg(long, required_unless_present = "videos", requires = "photos")]
+    styles: Option<PathBuf>,
     /// Each photo is scaled so its short side is this, then cropped to the centre square
     /// (as training crops; 16-1024).
     #[arg(long, default_value_t = 256, value_parser = u32_in(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))]
@@ -143,28 +145,67 @@ pub struct EvalArgs {
     /// --style-size].
     #[arg(long, value_parser = u32_in(MIN_STYLE_SIZE, MAX_STYLE_SIZE))]
     style_size: Option<u32>,
-    /// VGG-16 weights, as for `train`.
+    /// VGG-16 weights, as for `train` (photo scores only).
     #[arg(long)]
     vgg: Option<PathBuf>,
+    /// A video clip (mp4, mov, mkv, webm, avi; read with ffmpeg) to measure flicker on,
+    /// repeatable: each model's warping error (Lai et al. 2018), the mean change of the
+    /// output between frames beyond what the input's optical flow explains, beside the
+    /// input's own as the floor. E.g. `--video carphone_pristine.mp4`.
+    #[arg(long = "video", value_name = "CLIP")]
+    videos: Vec<PathBuf>,
+    /// Video frames are shrunk to this longer side before stylizing (16-8192) [default:
+    /// the clip's size].
+    #[arg(long, value_parser = u32_in(MIN_IMAGE_SIZE, stylecast::io::video::MAX_SIDE))]
+    max_side: Option<u32>,
+    /// Only the first N frames of each clip (at least 2).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+    max_frames: Option<u64>,
+    /// Also measure each model through the run-time temporal filter of this amount (0-1,
+    /// as `edge-runtime --smooth`), repeatable.
+    #[arg(long, value_parser = unit_interval)]
+    smooth: Vec<f32>,
+    /// With --video: draw the warping error of every frame pair, one line per output,
+    /// to this PNG.
+    #[arg(long, requires = "videos")]
+    plot: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Also write the scores to this JSON file.
+    /// Also write the scores to this JSON file: a list of photo scores, or with --video
+    /// an object {"photos": [...], "video": [...]}.
     #[arg(long)]
     json: Option<PathBuf>,
 }
 
-impl From<EvalArgs> for EvalOptions {
+impl From<EvalArgs> for EvalCommand {
     fn from(a: EvalArgs) -> Self {
-        Self {
+        let photos = match (a.photos, a.styles) {
+            (Some(photos), Some(styles)) => Some(EvalOptions {
+                models: a.models.clone(),
+                photos,
+                styles,
+                size: a.size,
+                style_size: a.style_size,
+                vgg: a.vgg,
+                device: a.device.clone(),
+                json: None,
+            }),
+            _ => None,
+        };
+        let video = (!a.videos.is_empty()).then(|| VideoEvalOptions {
             models: a.models,
-            photos: a.photos,
-            styles: a.styles,
-            size: a.size,
-            style_size: a.style_size,
-            vgg: a.vgg,
+            videos: a.videos,
+            max_side: a.max_side,
+            max_frames: a.max_frames,
+            smooth: a.smooth,
             device: a.device,
+        });
+        Self {
+            photos,
+            video,
             json: a.json,
+            plot: a.plot,
         }
     }
 }
@@ -555,6 +596,11 @@ fn noise_level(s: &str) -> std::result::Result<f64, String> {
     float_in(s, 0.0, false, 255.0)
 }
 
+/// `--smooth`: a filter amount within 0..=1.
+fn unit_interval(s: &str) -> std::result::Result<f32, String> {
+    float_in(s, 0.0, false, 1.0).map(|v| v as f32)
+}
+
 /// `--time-limit`: up to a year.
 fn seconds(s: &str) -> std::result::Result<f64, String> {
     float_in(s, 0.0, true, 3.2e7)
@@ -849,5 +895,37 @@ mod tests {
             "relu5_3"
         ])
         .is_err());
+    }
+
+    fn eval_command(args: &[&str]) -> std::result::Result<EvalCommand, String> {
+        let mut v = vec!["host-train", "eval", "m.safetensors"];
+        v.extend(args);
+        match Cli::try_parse_from(&v).map_err(|e| e.to_string())?.command {
+            Command::Eval(a) => Ok(a.into()),
+            _ => unreachable!("parsed as eval"),
+        }
+    }
+
+    #[test]
+    fn eval_takes_photos_or_video_or_both() {
+        let c = eval_command(&["--video", "a.mp4", "--video", "b.mkv", "--smooth", "0.5"]).unwrap();
+        assert!(c.photos.is_none());
+        let v = c.video.unwrap();
+        assert_eq!(v.videos.len(), 2);
+        assert_eq!(v.smooth, vec![0.5]);
+        let c = eval_command(&["--photos", "p", "--styles", "s"]).unwrap();
+        assert!(c.video.is_none() && c.photos.is_some());
+        let c = eval_command(&["--photos", "p", "--styles", "s", "--video", "a.mp4"]).unwrap();
+        assert!(c.video.is_some() && c.photos.is_some());
+        // Neither, half of the photo pair, a plot without a clip, a bad amount: refused.
+        for bad in [
+            &[][..],
+            &["--photos", "p", "--video", "a.mp4"][..],
+            &["--photos", "p", "--styles", "s", "--plot", "x.png"][..],
+            &["--video", "a.mp4", "--smooth", "1.5"][..],
+            &["--video", "a.mp4", "--max-frames", "1"][..],
+        ] {
+            assert!(eval_command(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

@@ -193,18 +193,20 @@ pub fn table(scores: &[Score]) -> String {
     s
 }
 
+/// What the photo table's columns mean, printed under it.
+pub fn legend(photos: usize, size: u32) -> String {
+    format!(
+        "content, style: unweighted mean losses over {photos} photos at {size}x{size} (content: how far from the photo, \
+         comparable across models; style: how far from its own painting). balance: weighted style / weighted \
+         content with the model's own weights. flicker: mean change (0-255) of the output, aligned, when \
+         the photo moves by 1-2 pixels with 2 levels of noise: how much a live picture swims."
+    )
+}
+
 pub fn run(o: &EvalOptions) -> Result<()> {
     let scores = evaluate(o)?;
     print!("{}", table(&scores));
-    println!(
-        "content, style: unweighted mean losses over {} photos at {}x{} (content: how far from the photo, \
-         comparable across models; style: how far from its own painting). balance: weighted style / weighted \
-         content with the model's own weights. flicker: mean change (0-255) of the output, aligned, when \
-         the photo moves by 1-2 pixels with 2 levels of noise: how much a live picture swims.",
-        scores.first().map_or(0, |s| s.photos),
-        o.size,
-        o.size
-    );
+    println!("{}", legend(scores.first().map_or(0, |s| s.photos), o.size));
     if let Some(j) = &o.json {
         stylecast::atomic_write(j, serde_json::to_string_pretty(&scores)?.as_bytes())
             .with_context(|| format!("writing {}", j.display()))?;

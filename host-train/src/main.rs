@@ -25,7 +25,7 @@ fn main() -> Result<()> {
         Command::Train(a) => run_training(a.resolve()?),
         Command::ImportTorch(a) => import_torch(a),
         Command::Bench(a) => host_train::bench::run(&a.into()),
-        Command::Eval(a) => host_train::eval::run(&a.into()),
+        Command::Eval(a) => host_train::eval_video::run(&a.into()),
         Command::CheckDevice(a) => check_device(a),
         Command::Export(a) => export(a),
         Command::ImportOnnx(a) => import_onnx(a),

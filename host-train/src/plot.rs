@@ -264,6 +264,103 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
     );
 }
 
+/// Line colours of `lines_chart`, cycled.
+const PALETTE: [Rgb<u8>; 12] = [
+    Rgb([0, 0, 0]),
+    Rgb([31, 119, 180]),
+    Rgb([214, 39, 40]),
+    Rgb([44, 160, 44]),
+    Rgb([255, 127, 14]),
+    Rgb([148, 103, 189]),
+    Rgb([140, 86, 75]),
+    Rgb([23, 190, 207]),
+    Rgb([227, 119, 194]),
+    Rgb([188, 189, 34]),
+    Rgb([127, 127, 127]),
+    Rgb([0, 0, 128]),
+];
+
+/// One linear panel, a line per series over its index (from 1), a legend below; a `None`
+/// breaks its line. `eval --video --plot` draws the per-frame warping error with it.
+pub fn lines_chart(title: &str, x_label: &str, series: &[(String, Vec<Option<f64>>)]) -> RgbImage {
+    let (pw, ph) = (2 * PANEL_W, PANEL_H + 40);
+    let legend = 14 * series.len() as u32 + 8;
+    let mut img = RgbImage::from_pixel(pw, ph + legend, Rgb([255, 255, 255]));
+    let axis = Rgb([0, 0, 0]);
+    let label = Rgb([90, 90, 90]);
+    draw_text(&mut img, LEFT, 10, title, axis);
+    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(2);
+    let hi = series
+        .iter()
+        .flat_map(|s| s.1.iter().flatten())
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let hi = if hi > 0.0 { hi * 1.05 } else { 1.0 };
+    let (x0, y0, x1, y1) = (
+        LEFT as f64,
+        TOP as f64,
+        (pw - RIGHT) as f64,
+        (ph - BOTTOM) as f64,
+    );
+    let px = |i: usize| x0 + i as f64 / (n - 1) as f64 * (x1 - x0);
+    let py = |v: f64| y1 - (v / hi).clamp(0.0, 1.0) * (y1 - y0);
+    let step = tick_step(hi, 5.0);
+    let mut v = 0.0;
+    while v <= hi {
+        let y = py(v);
+        line(&mut img, (x0, y), (x1, y), Rgb([225, 225, 225]));
+        let text = fmt(v);
+        draw_text(
+            &mut img,
+            LEFT.saturating_sub(8 * text.len() as u32 + 6),
+            (y as u32).saturating_sub(4),
+            &text,
+            label,
+        );
+        v += step;
+    }
+    line(&mut img, (x0, y0), (x0, y1), axis);
+    line(&mut img, (x0, y1), (x1, y1), axis);
+    draw_text(
+        &mut img,
+        LEFT,
+        ph - BOTTOM + 8,
+        &format!("{x_label} 1"),
+        label,
+    );
+    let end = n.to_string();
+    draw_text(
+        &mut img,
+        pw - RIGHT - 8 * end.len() as u32,
+        ph - BOTTOM + 8,
+        &end,
+        label,
+    );
+    for (k, (name, values)) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        for (i, w) in values.windows(2).enumerate() {
+            if let (Some(a), Some(b)) = (w[0], w[1]) {
+                line(&mut img, (px(i), py(a)), (px(i + 1), py(b)), color);
+                line(
+                    &mut img,
+                    (px(i), py(a) + 1.0),
+                    (px(i + 1), py(b) + 1.0),
+                    color,
+                );
+            }
+        }
+        let y = ph + 4 + 14 * k as u32;
+        for dy in 0..8 {
+            for dx in 0..16 {
+                img.put_pixel(LEFT + dx, y + dy, color);
+            }
+        }
+        draw_text(&mut img, LEFT + 22, y, name, axis);
+    }
+    img
+}
+
 /// Writes the loss curve to `path` atomically (`stylecast::atomic_write`), so an image
 /// viewer refreshing it mid-run, or a `host-train plot` beside a running training, never
 /// reads or leaves half a picture.

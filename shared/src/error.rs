@@ -19,6 +19,12 @@ pub enum Error {
     NoImages { dir: PathBuf },
     #[error("{}: no .safetensors models in this folder", dir.display())]
     NoModels { dir: PathBuf },
+    /// A video file that cannot be read as frames (missing, not a video, damaged).
+    #[error("{}: {reason}", path.display())]
+    Video { path: PathBuf, reason: String },
+    /// ffmpeg or ffprobe missing or failing to start: says how to install it.
+    #[error("{0}")]
+    Ffmpeg(String),
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error(transparent)]
@@ -42,6 +48,12 @@ impl Error {
     }
     pub fn image(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Error::Image {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+    pub fn video(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Video {
             path: path.into(),
             reason: reason.to_string(),
         }

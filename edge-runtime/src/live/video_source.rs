@@ -1,12 +1,12 @@
 //! A video file as a live source (`--source clip.mp4`): decoded by an ffmpeg process
-//! (video.rs), paced at the clip's own frame rate, and looped from the start when it ends,
-//! so an installation can run on footage instead of a camera.
+//! (`stylecast::io::video::FrameReader`), paced at the clip's own frame rate, and looped
+//! from the start when it ends, so an installation can run on footage instead of a camera.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout};
 
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
+use stylecast::io::video::{last_lines, FrameReader};
 
 use super::source::{Frame, FrameSource, Pacer, Pixels};
 use crate::video::{self, VideoInfo};
@@ -19,7 +19,7 @@ pub struct VideoSource {
     info: VideoInfo,
     size: (u32, u32),
     pacer: Pacer,
-    decoder: Option<(Child, ChildStdout, std::thread::JoinHandle<String>)>,
+    decoder: Option<FrameReader>,
     buf: Vec<u8>,
     /// Frames since the last (re)start: a clip that yields none is an error, not a loop.
     since_start: u64,
@@ -42,15 +42,10 @@ impl VideoSource {
     }
 
     fn stop_decoder(&mut self) -> String {
-        match self.decoder.take() {
-            Some((mut child, out, err)) => {
-                drop(out);
-                let _ = child.kill();
-                let _ = child.wait();
-                err.join().unwrap_or_default()
-            }
-            None => String::new(),
-        }
+        self.decoder
+            .take()
+            .map(FrameReader::stop)
+            .unwrap_or_default()
     }
 }
 
@@ -77,16 +72,17 @@ impl FrameSource for VideoSource {
         self.pacer.wait();
         for _attempt in 0..2 {
             if self.decoder.is_none() {
-                let mut child = video::spawn_decoder(&self.path, &self.info, self.size)?;
-                let out = child.stdout.take().context("decoder output")?;
-                let err = video::drain(child.stderr.take());
-                self.decoder = Some((child, out, err));
+                self.decoder = Some(FrameReader::start(
+                    &self.path,
+                    self.info.clone(),
+                    self.size,
+                )?);
                 self.since_start = 0;
             }
-            let Some((_, out, _)) = self.decoder.as_mut() else {
+            let Some(decoder) = self.decoder.as_mut() else {
                 continue;
             };
-            if video::read_frame(out, &mut self.buf)? {
+            if decoder.read_into(&mut self.buf)? {
                 self.since_start += 1;
                 let (w, h) = self.size;
                 let img = RgbImage::from_raw(w, h, self.buf.clone()).context("frame buffer")?;
@@ -99,7 +95,7 @@ impl FrameSource for VideoSource {
                 bail!(
                     "{}: no frames could be decoded ({})",
                     self.path.display(),
-                    video::last_lines(&msg)
+                    last_lines(&msg)
                 );
             }
         }

@@ -1,5 +1,5 @@
 //! Files: the model file format, reading and writing images (and image/tensor conversion),
-//! and the atomic write both save through.
+//! video files as frames (through ffmpeg), and the atomic write every output saves through.
 
 pub mod atomic;
 pub mod decode;
@@ -7,3 +7,4 @@ pub mod image;
 pub mod jpeg_end;
 pub mod model_file;
 pub mod regular_file;
+pub mod video;
