@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use serde::Serialize;
 use stylecast::io::image::{image_to_tensor, images_in, load_rgb};
-use stylecast::{ModelFile, Precision, Stylizer};
+use stylecast::{ModelFile, Precision, StyleMix, Stylizer};
 
 use crate::data::center_square;
 use crate::loss::{perceptual_losses, scalar, LossConfig, StyleTarget};
@@ -46,6 +46,9 @@ pub struct EvalOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Score {
     pub model: PathBuf,
+    /// The style's index in a multi-style file (each of its styles is scored on its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style_index: Option<usize>,
     pub style: String,
     /// Training steps including any `--init` model's (none for imported models).
     pub steps: Option<u64>,
@@ -73,6 +76,42 @@ impl Score {
     }
 }
 
+/// A model's styles, each as a one-style model: the file itself for one style; for a
+/// multi-style file every style resolved, its training record pointing at that style's own
+/// painting and hash (`training.styles`), so each is scored against its painting.
+fn styles_of(model: &ModelFile) -> Result<Vec<(Option<usize>, ModelFile)>> {
+    let n = model.meta.config.styles;
+    if n <= 1 {
+        return Ok(vec![(None, model.clone())]);
+    }
+    (0..n)
+        .map(|i| {
+            let mut one = model.resolve_style(&StyleMix::single(i, n)?)?;
+            let recorded = model
+                .meta
+                .training
+                .as_ref()
+                .and_then(|t| t.get("styles"))
+                .and_then(|v| v.get(i))
+                .cloned();
+            if let Some(serde_json::Value::Object(t)) = one.meta.training.as_mut() {
+                // The file's style_image/hash are its first style's; this style's replace them.
+                t.remove("style_image");
+                t.remove("style_sha256");
+                if let Some(r) = recorded {
+                    if let Some(img) = r.get("image") {
+                        t.insert("style_image".into(), img.clone());
+                    }
+                    if let Some(h) = r.get("sha256") {
+                        t.insert("style_sha256".into(), h.clone());
+                    }
+                }
+            }
+            Ok((Some(i), one))
+        })
+        .collect()
+}
+
 fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("{}: photo folder not found", dir.display());
@@ -98,8 +137,18 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
         .collect::<Result<Vec<Tensor>>>()?;
     let pb = indicatif::ProgressBar::new((models.len() * photos.len()) as u64);
     let mut scores = Vec::new();
-    for path in &models {
-        let model = ModelFile::load(path, &device)?;
+    let units = models
+        .iter()
+        .map(|path| Ok((path, ModelFile::load(path, &device)?)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(path, m)| Ok(styles_of(&m)?.into_iter().map(move |(i, m)| (path, i, m))))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    pb.set_length((units.len() * photos.len()) as u64);
+    for (path, style_index, model) in units {
         let training = model.meta.training.as_ref();
         let field = |k: &str| training.and_then(|t| t.get(k));
         let loss = match recorded_loss(training) {
@@ -142,6 +191,7 @@ pub fn evaluate(o: &EvalOptions) -> Result<Vec<Score>> {
         let n = photos.len() as f64;
         scores.push(Score {
             model: path.clone(),
+            style_index,
             style: model.meta.style.clone(),
             steps: field("total_steps")
                 .or_else(|| field("steps"))
@@ -169,11 +219,15 @@ pub fn table(scores: &[Score]) -> String {
         "model", "steps", "style weight", "content", "style", "balance", "flicker"
     );
     for r in scores {
-        let name = r
+        let file = r
             .model
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
+        let name = match r.style_index {
+            Some(_) => format!("{file}:{}", r.style),
+            None => file.into_owned(),
+        };
         s += &format!(
             "{:<28} {:>6} {:>12.1e} {:>12.4e} {:>12.4e} {:>9.2} {:>8.2}{}\n",
             name,
@@ -212,4 +266,54 @@ pub fn run(o: &EvalOptions) -> Result<()> {
             .with_context(|| format!("writing {}", j.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use stylecast::{ModelMeta, NetConfig};
+
+    #[test]
+    fn each_style_of_a_multi_file_is_scored_against_its_own_painting() {
+        let config = NetConfig {
+            channels: [4, 6, 8],
+            residual_blocks: 1,
+            styles: 2,
+        };
+        let tensors = config
+            .param_shapes()
+            .into_iter()
+            .map(|(n, s)| (n, Tensor::randn(0f32, 0.5, s, &Device::Cpu).unwrap()))
+            .collect();
+        let mut meta = ModelMeta::with_styles("duo", config, vec!["wave".into(), "scream".into()]);
+        meta.training = Some(serde_json::json!({
+            "style_image": "wave.jpg", "style_sha256": "aa", "steps": 7,
+            "styles": [
+                {"name": "wave", "image": "wave.jpg", "sha256": "aa"},
+                {"name": "scream", "image": "the_scream.png", "sha256": "bb"},
+            ],
+        }));
+        let m = ModelFile { meta, tensors };
+        let units = styles_of(&m).unwrap();
+        assert_eq!(units.len(), 2);
+        let (i, second) = &units[1];
+        assert_eq!(*i, Some(1));
+        assert_eq!(second.meta.style, "scream");
+        assert_eq!(second.meta.config.styles, 1);
+        assert_eq!(second.meta.painting_names()[0], "the_scream.png");
+        let t = second.meta.training.as_ref().unwrap();
+        assert_eq!(
+            (t["style_sha256"].as_str(), t["steps"].as_u64()),
+            (Some("bb"), Some(7))
+        );
+        // Without a per-style record, the painting is looked up by the style's name.
+        let mut bare = m.clone();
+        bare.meta.training = Some(serde_json::json!({"style_image": "wave.jpg"}));
+        let (_, s) = &styles_of(&bare).unwrap()[1];
+        assert_eq!(s.meta.painting_names()[0], "scream.jpg");
+        // A one-style file is itself.
+        let one = m.resolve_style(&StyleMix::single(0, 2).unwrap()).unwrap();
+        assert_eq!(styles_of(&one).unwrap()[0].0, None);
+    }
 }
