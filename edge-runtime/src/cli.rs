@@ -496,12 +496,6 @@ impl RunArgs {
         if videos.is_empty() {
             return Ok(Job::Files(self.files()?));
         }
-        if let Some(style) = &self.style {
-            bail!(
-                "--style {style:?}: video files do not take --style yet (a multi-style model \
-                 stylizes videos with its first style); stylize the images on their own"
-            );
-        }
         if !images.is_empty() && crate::video::is_video_path(&output) {
             bail!(
                 "--output {} is a video file name, but images were given too: give a folder",
@@ -522,6 +516,7 @@ impl RunArgs {
             stylize: files.stylize,
             quiet: files.quiet,
             smooth: self.smooth,
+            style: self.style.clone(),
             images: (!images.is_empty()).then_some(files),
         }))
     }

@@ -257,23 +257,41 @@ pub(crate) mod tests {
             expand_run(run(), Some(spec))
                 .unwrap()
                 .into_iter()
-                .flat_map(|(p, e)| e.into_iter().map(move |e| (p.display().to_string(), e.name)))
+                .flat_map(|(p, e)| {
+                    e.into_iter()
+                        .map(move |e| (p.display().to_string(), e.name))
+                })
                 .collect()
         };
         assert_eq!(
             names("b"),
-            [("trio.safetensors".into(), "b".into()), ("b.safetensors".into(), "b".into())]
+            [
+                ("trio.safetensors".into(), "b".into()),
+                ("b.safetensors".into(), "b".into())
+            ]
         );
         assert_eq!(names("c"), [("trio.safetensors".into(), "c".into())]);
-        assert_eq!(names("a:1,c:1"), [("trio.safetensors".into(), "a:0.50,c:0.50".into())]);
+        assert_eq!(
+            names("a:1,c:1"),
+            [("trio.safetensors".into(), "a:0.50,c:0.50".into())]
+        );
         let e = format!("{:#}", expand_run(run(), Some("zz")).err().unwrap());
-        assert!(e.contains("none of the 2 model files") && e.contains("a, b, c"), "{e}");
+        assert!(
+            e.contains("none of the 2 model files") && e.contains("a, b, c"),
+            "{e}"
+        );
         // Bad weights stay an error where the names fit.
         let e = format!("{:#}", expand_run(run(), Some("a:-1,b:1")).err().unwrap());
         assert!(e.contains("trio.safetensors") && e.contains("-1"), "{e}");
         // One file: strict, as before.
-        let e = format!("{:#}", expand_run(run().split_off(1), Some("c")).err().unwrap());
-        assert!(e.contains("b.safetensors") && e.contains("unknown style \"c\""), "{e}");
+        let e = format!(
+            "{:#}",
+            expand_run(run().split_off(1), Some("c")).err().unwrap()
+        );
+        assert!(
+            e.contains("b.safetensors") && e.contains("unknown style \"c\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use stylecast::{Precision, StylizeOptions, Stylizer};
 
 pub use stylecast::io::video::{is_video_path, output_size, probe, VideoInfo};
 
-use crate::files::{sanitize, FileSettings};
+use crate::files::FileSettings;
 use crate::models::ModelChoice;
 
 /// The video files in a folder and its subfolders, sorted (`skip`: a folder not to enter,
@@ -43,6 +43,8 @@ pub struct VideoSettings {
     pub quiet: bool,
     /// `--smooth`: the temporal filter's amount (0: off).
     pub smooth: f32,
+    /// `--style`: the style or blend of a multi-style model; without it, every style.
+    pub style: Option<String>,
     pub images: Option<FileSettings>,
 }
 
@@ -96,18 +98,22 @@ pub fn run(s: &VideoSettings) -> Result<()> {
     }
     let models = s.models.paths()?;
     let device = stylecast::parse_device(&s.device)?;
-    let jobs = plan_outputs(&s.videos, &s.output, models.len())?;
     // Each video probed once, before any model is loaded: a bad one fails at once.
-    let infos = jobs
+    let infos = s
+        .videos
         .iter()
-        .map(|(input, _)| Ok(probe(input)?))
+        .map(|input| Ok(probe(input)?))
         .collect::<Result<Vec<_>>>()?;
-    for m in &models {
-        let stylizer = Stylizer::load(m, &device, s.precision)?;
-        let style = sanitize(&stylizer.meta().style);
+    // Every style of every model (or the one --style names), as file mode does; names
+    // two entries would share get the file's name, so no output overwrites another.
+    let entries = crate::models::load_entries(&models, &device, s.precision, s.style.as_deref())?;
+    let names = crate::files::entry_tags(&entries);
+    let jobs = plan_outputs(&s.videos, &s.output, entries.len())?;
+    for (entry, style) in entries.iter().zip(&names) {
+        let stylizer = &entry.stylizer;
         for ((input, out), info) in jobs.iter().zip(&infos) {
-            let dst = out(&style);
-            let frames = stylize_video(&stylizer, input, info, &dst, s, &stop)?;
+            let dst = out(style);
+            let frames = stylize_video(stylizer, input, info, &dst, s, &stop)?;
             if !s.quiet {
                 eprintln!("{} -> {} ({frames} frames)", input.display(), dst.display());
             }

@@ -417,3 +417,96 @@ fn live_cycle_morphs_between_styles_of_one_file() {
     // (A cross-fade is within rounding of one: below 1; blends of norms run to 20 here.)
     assert!(most > 5.0, "only pixel cross-fades ({between:?})");
 }
+
+#[test]
+fn a_video_gets_one_output_per_style_or_the_one_style_asks_for() {
+    let have = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("STYLECAST_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg missing but STYLECAST_REQUIRE_FFMPEG is set (.ci/run installs ffmpeg)"
+        );
+        eprintln!("\n!!!! SKIPPED: ffmpeg is missing; multi-style video test not run !!!!\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = multi_model(dir.path(), "trio.safetensors", &["a", "b", "c"]);
+    let clip = dir.path().join("clip.mp4");
+    let o = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=48x32:rate=8:duration=1",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |out: &Path, style: Option<&str>| {
+        let mut args = vec![
+            "--model",
+            s(&model),
+            "--input",
+            s(&clip),
+            "--output",
+            s(out),
+            "--quiet",
+        ];
+        if let Some(st) = style {
+            args.extend(["--style", st]);
+        }
+        edge(&args)
+    };
+    let all = dir.path().join("all");
+    let o = run(&all, None);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["clip_a.mp4", "clip_b.mp4", "clip_c.mp4"],
+        "{}",
+        text(&o)
+    );
+    let one = dir.path().join("b.mp4");
+    let o = run(&one, Some("b"));
+    assert!(o.status.success() && one.is_file(), "{}", text(&o));
+    // The one style equals that style's output among all of them, frame for frame.
+    let frames = |p: &Path| {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(p)
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let (b, alone) = (frames(&all.join("clip_b.mp4")), frames(&one));
+    assert!(
+        !b.is_empty() && b == alone,
+        "--style b differs from b among all styles"
+    );
+    assert_ne!(
+        b,
+        frames(&all.join("clip_a.mp4")),
+        "styles a and b painted alike"
+    );
+    let o = run(&dir.path().join("z.mp4"), Some("zz"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("trio.safetensors") && text(&o).contains("unknown style \"zz\""),
+        "{}",
+        text(&o)
+    );
+}
