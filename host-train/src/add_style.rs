@@ -89,7 +89,7 @@ pub struct AddStyleOutcome {
     pub names: Vec<String>,
     /// Which existing style the new one started from (`None`: the mean).
     pub started_from: Option<String>,
-    /// The weighted style loss of the first step and the mean of the last tenth of the steps.
+    /// The weighted style loss, mean over the first and over the last tenth of the steps.
     pub first_style: f64,
     pub last_style: f64,
     pub seconds: f64,
@@ -336,8 +336,11 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
     names.push(name.clone());
     let config = base.config.with_styles(names.len());
     let mut meta = ModelMeta::with_styles(style_stem(&o.out), config, names.clone());
-    let tail = &styles_seen[styles_seen.len() - (styles_seen.len() / 10).max(1)..];
-    let last_style = tail.iter().sum::<f64>() / tail.len() as f64;
+    // Means over the first and the last tenth of the steps: one batch is noisy.
+    let tenth = (styles_seen.len() / 10).max(1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let first_style = mean(&styles_seen[..tenth]);
+    let last_style = mean(&styles_seen[styles_seen.len() - tenth..]);
     let file = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
     meta.training = Some(serde_json::json!({
         // What later runs read back (`--init` defaults, eval): this run's loss settings.
@@ -360,7 +363,7 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
             "dataset_images": ds.len(),
             "vgg": file(&vgg_path),
             "device": o.device,
-            "first_style_loss": styles_seen[0],
+            "first_style_loss": first_style,
             "final_style_loss": last_style,
             "seconds": seconds,
         },
@@ -379,7 +382,7 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
         steps: done,
         names,
         started_from,
-        first_style: styles_seen[0],
+        first_style,
         last_style,
         seconds,
     })

@@ -11,11 +11,10 @@ use candle_core::{DType, Device, Tensor};
 use host_train::add_style::{add_style, AddStyleOptions, Start, DEFAULT_LR};
 use host_train::log::LossRecord;
 use host_train::loss::LossConfig;
-use host_train::model::Trainable;
 use host_train::options::TrainOptions;
-use host_train::train::{train, Outcome};
-use stylecast::{ModelFile, ModelMeta, NetConfig};
-use stylecast_e2e::shared_dir;
+use host_train::train::train;
+use stylecast::{ModelFile, NetConfig};
+use stylecast_e2e::{repo_root, shared_dir};
 
 const STYLES: [&str; 3] = ["starry_night", "the_scream", "the_great_wave"];
 
@@ -107,13 +106,14 @@ fn values(t: &Tensor) -> Vec<f32> {
 fn a_multi_style_run_lowers_every_styles_loss_and_writes_a_multi_style_model() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path(), 8);
-    let mut o = options(dir.path(), &ds, "three.safetensors", &STYLES, 60, 64);
-    o.preview_every = 60;
+    let mut o = options(dir.path(), &ds, "three.safetensors", &STYLES, 40, 48);
+    o.preview_every = 40;
     train(&o, None, no_stop()).unwrap();
     let h = log(&o);
-    assert_eq!(h.len(), 60);
+    assert_eq!(h.len(), 40);
     assert!(h.iter().all(|r| r.styles.iter().map(|s| s.n).sum::<usize>() == 3));
-    let (early, late) = (style_means(&h[..15], 3), style_means(&h[45..], 3));
+    let (early, late) = (style_means(&h[..10], 3), style_means(&h[30..], 3));
+    eprintln!("per-style style loss, steps 1-10 {early:?}, steps 31-40 {late:?}");
     for s in 0..3 {
         assert!(
             late[s] < 0.7 * early[s],
@@ -127,13 +127,13 @@ fn a_multi_style_run_lowers_every_styles_loss_and_writes_a_multi_style_model() {
     assert_eq!(m.meta.config.styles, 3);
     assert_eq!(m.names(), STYLES);
     assert_eq!(m.meta.style, "three");
-    let t = m.meta.training.unwrap();
+    let t = m.meta.training.clone().unwrap();
     assert_eq!(t["styles"][1]["image"], "the_scream.jpg");
     let f16 = ModelFile::load(&o.f16_path(), &Device::Cpu).unwrap();
     assert_eq!((f16.dtype(), f16.names()), (DType::F16, m.names()));
     // The preview: the photo in every style, side by side.
     let p = image::open(o.run_dir().join("preview-final.png")).unwrap();
-    let q = image::open(o.run_dir().join("preview-000060.png")).unwrap();
+    let q = image::open(o.run_dir().join("preview-000040.png")).unwrap();
     assert_eq!(p.width(), q.width());
     assert!(p.width() >= 3 * p.height() / 2, "{}x{}", p.width(), p.height());
     assert!(o.run_dir().join("loss_curve.png").exists());
@@ -169,17 +169,11 @@ fn a_multi_style_run_resumes_exactly_and_refuses_another_style_list() {
     assert!(e.contains("more_styles"), "{e}");
 }
 
-/// A fresh small one-style network saved as a model: the base of add-style.
+/// The shipped small starry_night, copied (a trained base: its shared convolutions paint,
+/// so a new style's scales and shifts alone can take the output towards another painting).
 fn base_model(path: &Path) -> ModelFile {
-    let m = Trainable::new(&NetConfig::small(), &Device::Cpu, 9).unwrap();
-    let mut meta = ModelMeta::new("starry_night", NetConfig::small());
-    meta.training = Some(serde_json::json!({ "loss": LossConfig::default(), "style_size": 96 }));
-    let mf = ModelFile {
-        meta,
-        tensors: m.weights(),
-    };
-    mf.save(path).unwrap();
-    mf
+    std::fs::copy(repo_root().join("models/small/starry_night.safetensors"), path).unwrap();
+    ModelFile::load(path, &Device::Cpu).unwrap()
 }
 
 fn add_options(dir: &Path, ds: &Path, base: &Path, painting: &str, out: &str) -> AddStyleOptions {
@@ -189,7 +183,7 @@ fn add_options(dir: &Path, ds: &Path, base: &Path, painting: &str, out: &str) ->
         out: dir.join(out),
         name: None,
         start: Start::Mean,
-        steps: 30,
+        steps: 16,
         time_limit: None,
         dataset: ds.to_path_buf(),
         image_size: 64,
@@ -212,9 +206,10 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     let base = base_model(&base_path);
     let o = add_options(dir.path(), &ds, &base_path, "the_scream", "two.safetensors");
     let r = add_style(&o, &AtomicBool::new(false)).unwrap();
-    assert_eq!(r.steps, 30);
+    assert_eq!(r.steps, 16);
+    eprintln!("add-style: style loss {:.3e} -> {:.3e}", r.first_style, r.last_style);
     assert!(
-        r.last_style < 0.7 * r.first_style,
+        r.last_style < 0.8 * r.first_style,
         "the new style's loss fell only from {:.3e} to {:.3e}",
         r.first_style,
         r.last_style
@@ -224,7 +219,7 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     assert_eq!(two.meta.config.styles, 2);
     let t = two.meta.training.as_ref().unwrap();
     assert_eq!(t["add_style"]["base"], "base.safetensors");
-    assert_eq!(t["add_style"]["steps"], 30);
+    assert_eq!(t["add_style"]["steps"], 16);
     let mut new_moved = false;
     for (k, v) in &base.tensors {
         let out = &two.tensors[k];
@@ -242,7 +237,7 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     // Onto the two-style result, from the nearest style: three styles, the first two kept.
     let mut o3 = add_options(dir.path(), &ds, &o.out, "the_great_wave", "three.safetensors");
     o3.start = Start::Nearest;
-    o3.steps = 2;
+    o3.steps = 1;
     let r3 = add_style(&o3, &AtomicBool::new(false)).unwrap();
     assert!(r3.started_from.is_some());
     let three = ModelFile::load(&o3.out, &Device::Cpu).unwrap();
