@@ -441,7 +441,9 @@ impl AddStyleArgs {
     pub fn resolve(self) -> Result<host_train::add_style::AddStyleOptions> {
         let base = host_train::add_style::load_base(&self.base)?;
         let training = base.meta.training.as_ref();
-        let recorded = recorded_loss(training).and_then(|l| l.ok()).unwrap_or_default();
+        let recorded = recorded_loss(training)
+            .and_then(|l| l.ok())
+            .unwrap_or_default();
         let loss = LossConfig {
             content_weight: self.content_weight.unwrap_or(recorded.content_weight),
             style_weight: self.style_weight.unwrap_or(recorded.style_weight),

@@ -177,7 +177,11 @@ pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
         .map(|s| (s.0, s.1, vec![Curve::of(s, history)]))
         .collect();
     if history.iter().any(|r| r.stability != 0.0) {
-        panels.push((STABILITY.0, STABILITY.1, vec![Curve::of(&STABILITY, history)]));
+        panels.push((
+            STABILITY.0,
+            STABILITY.1,
+            vec![Curve::of(&STABILITY, history)],
+        ));
     }
     let per_style = style_curves(history);
     if !per_style.is_empty() {
@@ -194,7 +198,12 @@ pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
 /// A curve's finite points and its moving median (a thirtieth of its points wide: short
 /// runs stay raw, long ones readable).
 fn smoothed(c: &Curve) -> (Vec<(f64, f64)>, Vec<(usize, f64)>) {
-    let pts: Vec<(f64, f64)> = c.pts.iter().copied().filter(|(_, v)| v.is_finite()).collect();
+    let pts: Vec<(f64, f64)> = c
+        .pts
+        .iter()
+        .copied()
+        .filter(|(_, v)| v.is_finite())
+        .collect();
     if pts.is_empty() {
         return (pts, Vec::new());
     }

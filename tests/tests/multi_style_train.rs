@@ -43,7 +43,14 @@ fn vgg() -> Option<PathBuf> {
 }
 
 /// A multi-style run of the styles `names`, small network, `size` px crops.
-fn options(dir: &Path, ds: &Path, out: &str, names: &[&str], steps: u64, size: u32) -> TrainOptions {
+fn options(
+    dir: &Path,
+    ds: &Path,
+    out: &str,
+    names: &[&str],
+    steps: u64,
+    size: u32,
+) -> TrainOptions {
     TrainOptions {
         style: style(names[0]),
         style_name: names[0].into(),
@@ -99,7 +106,12 @@ fn tensors(path: &Path) -> HashMap<String, Tensor> {
 }
 
 fn values(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    t.to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 #[test]
@@ -111,7 +123,9 @@ fn a_multi_style_run_lowers_every_styles_loss_and_writes_a_multi_style_model() {
     train(&o, None, no_stop()).unwrap();
     let h = log(&o);
     assert_eq!(h.len(), 40);
-    assert!(h.iter().all(|r| r.styles.iter().map(|s| s.n).sum::<usize>() == 3));
+    assert!(h
+        .iter()
+        .all(|r| r.styles.iter().map(|s| s.n).sum::<usize>() == 3));
     let (early, late) = (style_means(&h[..10], 3), style_means(&h[30..], 3));
     eprintln!("per-style style loss, steps 1-10 {early:?}, steps 31-40 {late:?}");
     for s in 0..3 {
@@ -135,7 +149,12 @@ fn a_multi_style_run_lowers_every_styles_loss_and_writes_a_multi_style_model() {
     let p = image::open(o.run_dir().join("preview-final.png")).unwrap();
     let q = image::open(o.run_dir().join("preview-000040.png")).unwrap();
     assert_eq!(p.width(), q.width());
-    assert!(p.width() >= 3 * p.height() / 2, "{}x{}", p.width(), p.height());
+    assert!(
+        p.width() >= 3 * p.height() / 2,
+        "{}x{}",
+        p.width(),
+        p.height()
+    );
     assert!(o.run_dir().join("loss_curve.png").exists());
 }
 
@@ -157,7 +176,11 @@ fn a_multi_style_run_resumes_exactly_and_refuses_another_style_list() {
     }
     let (la, lb) = (log(&a), log(&b));
     for (x, y) in la.iter().zip(&lb) {
-        assert_eq!(x.styles, y.styles, "step {}: per-style losses differ", x.step);
+        assert_eq!(
+            x.styles, y.styles,
+            "step {}: per-style losses differ",
+            x.step
+        );
     }
     // Another list of styles is another run.
     let mut c = b.clone();
@@ -172,7 +195,11 @@ fn a_multi_style_run_resumes_exactly_and_refuses_another_style_list() {
 /// The shipped small starry_night, copied (a trained base: its shared convolutions paint,
 /// so a new style's scales and shifts alone can take the output towards another painting).
 fn base_model(path: &Path) -> ModelFile {
-    std::fs::copy(repo_root().join("models/small/starry_night.safetensors"), path).unwrap();
+    std::fs::copy(
+        repo_root().join("models/small/starry_night.safetensors"),
+        path,
+    )
+    .unwrap();
     ModelFile::load(path, &Device::Cpu).unwrap()
 }
 
@@ -207,7 +234,10 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     let o = add_options(dir.path(), &ds, &base_path, "the_scream", "two.safetensors");
     let r = add_style(&o, &AtomicBool::new(false)).unwrap();
     assert_eq!(r.steps, 16);
-    eprintln!("add-style: style loss {:.3e} -> {:.3e}", r.first_style, r.last_style);
+    eprintln!(
+        "add-style: style loss {:.3e} -> {:.3e}",
+        r.first_style, r.last_style
+    );
     assert!(
         r.last_style < 0.8 * r.first_style,
         "the new style's loss fell only from {:.3e} to {:.3e}",
@@ -227,7 +257,10 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
             assert!(values(v) == values(out), "{k}: a shared weight changed");
         } else {
             // Row 0 is the base's style, exactly; row 1 the new one, moved from its start.
-            assert!(values(v) == values(&out.get(0).unwrap()), "{k}: the base style changed");
+            assert!(
+                values(v) == values(&out.get(0).unwrap()),
+                "{k}: the base style changed"
+            );
             new_moved |= values(v) != values(&out.get(1).unwrap());
         }
     }
@@ -235,13 +268,22 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     assert!(o.f16_path().exists());
 
     // Onto the two-style result, from the nearest style: three styles, the first two kept.
-    let mut o3 = add_options(dir.path(), &ds, &o.out, "the_great_wave", "three.safetensors");
+    let mut o3 = add_options(
+        dir.path(),
+        &ds,
+        &o.out,
+        "the_great_wave",
+        "three.safetensors",
+    );
     o3.start = Start::Nearest;
     o3.steps = 1;
     let r3 = add_style(&o3, &AtomicBool::new(false)).unwrap();
     assert!(r3.started_from.is_some());
     let three = ModelFile::load(&o3.out, &Device::Cpu).unwrap();
-    assert_eq!(three.names(), ["starry_night", "the_scream", "the_great_wave"]);
+    assert_eq!(
+        three.names(),
+        ["starry_night", "the_scream", "the_great_wave"]
+    );
     for (k, v) in &two.tensors {
         let out = &three.tensors[k];
         let kept = if k.contains(".conv2d.") {
@@ -249,7 +291,10 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
         } else {
             out.narrow(0, 0, 2).unwrap()
         };
-        assert!(values(v) == values(&kept), "{k} changed in the second add-style");
+        assert!(
+            values(v) == values(&kept),
+            "{k} changed in the second add-style"
+        );
     }
     // The same name twice is refused, naming what the base holds.
     let e = add_style(
@@ -258,7 +303,10 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("already holds a style named \"the_scream\""), "{e}");
+    assert!(
+        e.contains("already holds a style named \"the_scream\""),
+        "{e}"
+    );
 }
 
 /// `host-train` with `args`; must fail. Its stderr.
@@ -279,7 +327,10 @@ fn bad_styles_and_bases_are_named_in_the_error() {
     let mut o = options(dir.path(), &ds, "m.safetensors", &STYLES[..2], 1, 32);
     o.more_styles.push(dir.path().join("nowhere.jpg"));
     o.net = o.net.with_styles(3);
-    let e = train(&o, None, no_stop()).map(|_| ()).unwrap_err().to_string();
+    let e = train(&o, None, no_stop())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nowhere.jpg: style image not found"), "{e}");
     // Two files with one stem would be one name.
     let mut o = options(dir.path(), &ds, "m.safetensors", &STYLES[..2], 1, 32);
@@ -287,7 +338,10 @@ fn bad_styles_and_bases_are_named_in_the_error() {
     std::fs::copy(style("the_scream"), &copy).unwrap();
     o.more_styles.push(copy);
     o.net = o.net.with_styles(3);
-    let e = train(&o, None, no_stop()).map(|_| ()).unwrap_err().to_string();
+    let e = train(&o, None, no_stop())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("would both be the style \"the_scream\""), "{e}");
 
     let s = |p: &Path| p.as_os_str().to_owned();
@@ -319,7 +373,12 @@ fn bad_styles_and_bases_are_named_in_the_error() {
     assert!(e.contains("missing.png: style image not found"), "{e}");
 
     // add-style on a photo, not a model.
-    let photo = std::fs::read_dir(&ds).unwrap().next().unwrap().unwrap().path();
+    let photo = std::fs::read_dir(&ds)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let e = host_train_fails(&[
         "add-style".as_ref(),
         &s(&photo),
@@ -331,6 +390,9 @@ fn bad_styles_and_bases_are_named_in_the_error() {
         &s(&out),
     ]);
     let name = photo.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(e.contains(&name) && e.contains("not a usable stylecast model"), "{e}");
+    assert!(
+        e.contains(&name) && e.contains("not a usable stylecast model"),
+        "{e}"
+    );
     assert!(!out.exists());
 }

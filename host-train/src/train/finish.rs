@@ -9,9 +9,9 @@ use stylecast::ModelFile;
 
 use super::outcome::Outcome;
 use super::setup::Run;
+use crate::options::TrainOptions;
 use crate::options::CURVE_FILE;
 use crate::plot::save_loss_curve;
-use crate::options::TrainOptions;
 use crate::weights::{model_meta, run_metadata};
 
 /// A multi-style run's styles for the metadata: name, image file and SHA-256 each.

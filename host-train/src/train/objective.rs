@@ -53,7 +53,12 @@ pub fn compute_losses_with_stability(
 
 /// One-hot rows `[rows, S]`: row `r` all style `styles[r % styles.len()]`, so a batch and
 /// its stability copy (twice the rows) take the same styles.
-fn one_hot(styles: &[usize], rows: usize, s: usize, device: &candle_core::Device) -> Result<Tensor> {
+fn one_hot(
+    styles: &[usize],
+    rows: usize,
+    s: usize,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
     let mut v = vec![0f32; rows * s];
     for r in 0..rows {
         v[r * s + styles[r % styles.len()]] = 1.0;

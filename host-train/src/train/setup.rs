@@ -157,7 +157,11 @@ fn check_styles(opts: &TrainOptions) -> Result<()> {
             bail!(
                 "{}: style image not found{}",
                 p.display(),
-                if p.is_dir() { " (a folder: --styles DIR takes every image in one)" } else { "" }
+                if p.is_dir() {
+                    " (a folder: --styles DIR takes every image in one)"
+                } else {
+                    ""
+                }
             );
         }
     }

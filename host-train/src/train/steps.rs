@@ -42,8 +42,14 @@ fn per_style_losses(
     names: &[String],
     loss: &LossConfig,
 ) -> Result<Vec<StyleLoss>> {
-    let content = per_image.content.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
-    let style = per_image.style.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    let content = per_image
+        .content
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    let style = per_image
+        .style
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
     let mut present: Vec<usize> = drawn.to_vec();
     present.sort_unstable();
     present.dedup();
@@ -278,7 +284,10 @@ mod tests {
             }
         }
         // 1200 draws: each style about 400.
-        assert!(counts.iter().all(|&c| (300..500).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (300..500).contains(&c)),
+            "{counts:?}"
+        );
         assert_eq!(style_draw(1, 0, 4, 1), vec![0; 4]);
     }
 
