@@ -42,7 +42,7 @@ pub enum Command {
     /// Add a style to a trained model by training only its instance norms' scales and shifts
     /// (Dumoulin et al. 2017): every convolution and every existing style stays bit for bit
     /// as it is, and no gradient is computed for them, so a step costs less than a training
-    /// step and a style takes far fewer of them. Writes the base's styles plus the new one
+    /// step (VGG's passes, which both need, are the most of either). Writes the base's styles plus the new one
     /// (a multi-style model, f32 and f16). E.g. `host-train add-style models/starry_night.safetensors
     /// --style ../shared/data/styles/the_scream.jpg --dataset ../shared/data/content/train
     /// --out models/two.safetensors`.

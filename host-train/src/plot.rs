@@ -514,6 +514,39 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_style_log_gets_one_line_per_style() {
+        use crate::log::StyleLoss;
+        let h: Vec<_> = (1..=60)
+            .map(|s| LossRecord {
+                // Each step draws two of the three styles.
+                styles: [(s % 3) as usize, ((s + 1) % 3) as usize]
+                    .into_iter()
+                    .map(|i| StyleLoss {
+                        index: i,
+                        name: format!("style{i}"),
+                        content: 1.0,
+                        style: 1e6 * (i + 1) as f64 / s as f64,
+                        n: 1,
+                    })
+                    .collect(),
+                ..rec(s, 1e6)
+            })
+            .collect();
+        let img = loss_curve(&h);
+        assert_eq!(img.dimensions(), (3 * PANEL_W, 2 * PANEL_H));
+        let (ox, oy) = panel_origin(4, 3);
+        for color in &STYLE_COLORS[..3] {
+            let drawn = (PLOT.1..PLOT.3)
+                .flat_map(|y| (PLOT.0..PLOT.2).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(ox + x, oy + y) == color)
+                .count();
+            assert!(drawn > 50, "{color:?}: {drawn} curve pixels");
+        }
+        // A one-style log has no such panel.
+        assert_eq!(style_curves(&[rec(1, 1.0)]).len(), 0);
+    }
+
+    #[test]
     fn empty_and_non_finite_histories_draw_blank_panels() {
         let img = loss_curve(&[]);
         assert_eq!(img.dimensions(), (2 * PANEL_W, 2 * PANEL_H));
