@@ -242,8 +242,8 @@ pub struct TrainArgs {
     /// The style image (a painting). Repeat it to train one network holding several styles
     /// (conditional instance norm, Dumoulin et al. 2017): the convolutions are shared, each
     /// style has only its own instance-norm scales and shifts, and each photo of a batch
-    /// takes a style at random. Such a model's styles are named after their files;
-    /// edge-runtime picks one, or blends them (models/README.md).
+    /// takes a style at random. Such a model's styles are named after their files (the
+    /// file format: models/README.md).
     #[arg(long, required_unless_present = "styles", value_name = "IMAGE")]
     style: Vec<PathBuf>,
     /// Train every image in this folder (not below; jpg, png, webp; sorted by name) as one
