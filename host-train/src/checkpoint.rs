@@ -8,12 +8,12 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use stylecast::io::model_file::{check_finite, serialize_tensors};
-use stylecast::{ModelFile, ModelMeta};
+use stylecast::ModelFile;
 
 use crate::adam::Adam;
 use crate::model::Trainable;
 use crate::options::TrainOptions;
-use crate::weights::run_metadata;
+use crate::weights::{model_meta, run_metadata};
 
 pub const CHECKPOINT_FORMAT: &str = "stylecast-checkpoint";
 
@@ -83,7 +83,7 @@ pub fn to_model(path: &Path) -> Result<ModelFile> {
     if c.state.seconds > 0.0 {
         training.insert("seconds".into(), serde_json::json!(c.state.seconds));
     }
-    let mut meta = ModelMeta::new(&o.style_name, o.net);
+    let mut meta = model_meta(o);
     meta.training = Some(training.into());
     Ok(ModelFile {
         meta,

@@ -12,7 +12,7 @@ use host_train::bench::BenchOptions;
 use host_train::eval::EvalOptions;
 use host_train::eval_video::{EvalCommand, VideoEvalOptions};
 use host_train::loss::LossConfig;
-use host_train::options::{TrainOptions, INIT_WARMUP_STEPS};
+use host_train::options::{style_stem, TrainOptions, INIT_WARMUP_STEPS};
 use host_train::stability::{self, StabilityConfig};
 use host_train::vgg::VggLayer;
 use host_train::weights::{recorded_loss, recorded_stability, recorded_style_size};
@@ -40,6 +40,14 @@ pub struct Cli {
 pub enum Command {
     /// Train a style (CPU or CUDA), checkpointing as it goes.
     Train(Box<TrainArgs>),
+    /// Add a style to a trained model by training only its instance norms' scales and shifts
+    /// (Dumoulin et al. 2017): every convolution and every existing style stays bit for bit
+    /// as it is, and no gradient is computed for them, so a step costs less than a training
+    /// step (VGG's passes, which both need, are the most of either). Writes the base's styles plus the new one
+    /// (a multi-style model, f32 and f16). E.g. `host-train add-style models/starry_night.safetensors
+    /// --style ../shared/data/styles/the_scream.jpg --dataset ../shared/data/content/train
+    /// --out models/two.safetensors`.
+    AddStyle(Box<AddStyleArgs>),
     /// Convert a pytorch/examples fast_neural_style state dict (.pth) to a stylecast model.
     ImportTorch(ImportTorchArgs),
     /// Time training steps (ms/step) on random data: no dataset needed, only VGG weights.
@@ -272,16 +280,25 @@ pub struct PlotArgs {
 /// The flags of `host-train train`; [`TrainArgs::resolve`] makes them a run.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The style image (a painting).
-    #[arg(long)]
-    style: PathBuf,
+    /// The style image (a painting). Repeat it to train one network holding several styles
+    /// (conditional instance norm, Dumoulin et al. 2017): the convolutions are shared, each
+    /// style has only its own instance-norm scales and shifts, and each photo of a batch
+    /// takes a style at random. Such a model's styles are named after their files (the
+    /// file format: models/README.md).
+    #[arg(long, required_unless_present = "styles", value_name = "IMAGE")]
+    style: Vec<PathBuf>,
+    /// Train every image in this folder (not below; jpg, png, webp; sorted by name) as one
+    /// multi-style network, as repeated --style does.
+    #[arg(long, conflicts_with = "style", value_name = "DIR")]
+    styles: Option<PathBuf>,
     /// Folder of content photos, searched recursively (jpg, png, webp); COCO train2014 works as-is.
     #[arg(long)]
     dataset: PathBuf,
     /// The f32 model to write; the f16 copy goes beside it as NAME.f16.safetensors.
     #[arg(long)]
     out: PathBuf,
-    /// Style name for the metadata [default: the style image's file name].
+    /// Style name for the metadata [default: the style image's file name]; one style only
+    /// (a multi-style model's styles are named after their files).
     #[arg(long)]
     name: Option<String>,
     /// Passes over the dataset (at least 1).
@@ -394,6 +411,112 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct AddStyleArgs {
+    /// The trained model (one style or several, f32 or f16) whose convolutions the new style
+    /// shares.
+    base: PathBuf,
+    /// The new style's painting.
+    #[arg(long, value_name = "IMAGE")]
+    style: PathBuf,
+    /// Folder of content photos, searched recursively, as for `train`.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// The model to write (f32; the f16 copy goes beside it as NAME.f16.safetensors). Not the
+    /// base: that stays as it is.
+    #[arg(long)]
+    out: PathBuf,
+    /// The new style's name [default: the painting's file name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the new style starts: `mean`, the mean of the existing styles' scales and
+    /// shifts, or `nearest`, the existing style whose output is already closest to the new
+    /// painting (lowest style loss on a few photos; one forward pass per style).
+    #[arg(long, default_value = "mean", value_parser = ["mean", "nearest"])]
+    start: String,
+    /// Training steps (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
+    steps: u64,
+    /// Stop at the first step after this many seconds and write the model.
+    #[arg(long, value_parser = seconds)]
+    time_limit: Option<f64>,
+    /// Training crops are this many pixels square (16-1024).
+    #[arg(long, default_value_t = 256, value_parser = u32_in(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))]
+    image_size: u32,
+    /// Photos per step (1-64).
+    #[arg(long, default_value_t = 4, value_parser = usize_in(1, MAX_BATCH))]
+    batch_size: usize,
+    /// Adam learning rate of the scales and shifts: higher than training's 1e-3, as only
+    /// they move (above 0, at most 1).
+    #[arg(long, default_value_t = host_train::add_style::DEFAULT_LR, value_parser = learning_rate)]
+    lr: f64,
+    /// Scale the painting so its longer side is this many pixels (16-2048) [default: the
+    /// base's training --style-size, else as is]. This and the loss weights below default
+    /// to the base's training settings, so the new style has the balance the others have.
+    #[arg(long, value_parser = u32_in(MIN_STYLE_SIZE, MAX_STYLE_SIZE))]
+    style_size: Option<u32>,
+    /// (0 or more) [default: the base's, else 1e5]
+    #[arg(long, value_parser = loss_weight)]
+    content_weight: Option<f64>,
+    /// Raise for a stronger style (0 or more) [default: the base's, else 1e10].
+    #[arg(long, value_parser = loss_weight)]
+    style_weight: Option<f64>,
+    /// (0 or more) [default: the base's, else 1e-2]
+    #[arg(long, value_parser = loss_weight)]
+    tv_weight: Option<f64>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// VGG-16 weights, as for `train`.
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl AddStyleArgs {
+    /// The run: the base's recorded loss settings and style size where not given.
+    pub fn resolve(self) -> Result<host_train::add_style::AddStyleOptions> {
+        let base = host_train::add_style::load_base(&self.base)?;
+        let training = base.meta.training.as_ref();
+        let recorded = recorded_loss(training)
+            .and_then(|l| l.ok())
+            .unwrap_or_default();
+        let loss = LossConfig {
+            content_weight: self.content_weight.unwrap_or(recorded.content_weight),
+            style_weight: self.style_weight.unwrap_or(recorded.style_weight),
+            tv_weight: self.tv_weight.unwrap_or(recorded.tv_weight),
+            ..recorded
+        };
+        Ok(host_train::add_style::AddStyleOptions {
+            base: self.base,
+            style: self.style,
+            out: self.out,
+            name: self.name,
+            start: if self.start == "nearest" {
+                host_train::add_style::Start::Nearest
+            } else {
+                host_train::add_style::Start::Mean
+            },
+            steps: self.steps,
+            time_limit: self.time_limit,
+            dataset: self.dataset,
+            image_size: self.image_size,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            style_size: self.style_size.or_else(|| recorded_style_size(training)),
+            loss,
+            seed: self.seed,
+            vgg: self.vgg,
+            device: self.device,
+            progress: !self.quiet,
+        })
+    }
+}
+
 /// A training run as the flags describe it.
 #[derive(Debug)]
 pub struct TrainRun {
@@ -422,13 +545,23 @@ impl TrainArgs {
     /// The run these flags ask for, given the `--init` model's metadata. Checks the
     /// stability settings and says on stderr what it took from the `--init` model.
     pub fn resolve_with(self, init_meta: Option<&ModelMeta>) -> Result<TrainRun> {
-        let a = self;
-        let style_name = a.name.clone().unwrap_or_else(|| {
-            a.style
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "style".into())
-        });
+        let mut a = self;
+        let mut styles = match a.styles.take() {
+            Some(dir) => styles_in(&dir)?,
+            None => std::mem::take(&mut a.style),
+        };
+        if styles.is_empty() {
+            bail!("give the style image with --style IMAGE (or several, or --styles DIR)");
+        }
+        let style = styles.remove(0);
+        if a.name.is_some() && !styles.is_empty() {
+            bail!(
+                "--name names a one-style model; the {} styles of a multi-style model are named \
+                 after their image files (rename the files to rename them)",
+                styles.len() + 1
+            );
+        }
+        let style_name = a.name.clone().unwrap_or_else(|| style_stem(&style));
         let init_training = init_meta.and_then(|m| m.training.as_ref());
         let base = match recorded_loss(init_training) {
             Some(l) => l.unwrap_or_else(|e| {
@@ -502,9 +635,11 @@ impl TrainArgs {
             (None, Some(m)) => m.config,
             (None, None) => NetConfig::default(),
         };
+        let net = net.with_styles(1 + styles.len());
         let options = TrainOptions {
-            style: a.style,
+            style,
             style_name,
+            more_styles: styles,
             dataset: a.dataset,
             out: a.out,
             epochs: a.epochs,
@@ -533,6 +668,30 @@ impl TrainArgs {
             overwrite: a.overwrite,
         })
     }
+}
+
+/// `--styles DIR`: the images directly in `dir`, sorted by name; none is an error naming it.
+fn styles_in(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("--styles {}: cannot read the folder", dir.display()))?;
+    let mut found = Vec::new();
+    for e in entries {
+        let p = e
+            .with_context(|| format!("--styles {}: cannot read the folder", dir.display()))?
+            .path();
+        if p.is_file() && stylecast::io::image::is_image_path(&p) {
+            found.push(p);
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!(
+            "--styles {}: no style images in this folder (jpg, jpeg, png, webp; subfolders are \
+             not searched)",
+            dir.display()
+        );
+    }
+    Ok(found)
 }
 
 // Bounds of the numeric options. The upper ones keep a typo (an extra zero) from asking
@@ -687,6 +846,43 @@ mod tests {
         assert_eq!(o.warmup_steps, None);
         assert!(o.progress);
         assert!(r.resume.is_none());
+    }
+
+    #[test]
+    fn repeated_styles_make_one_multi_style_run() {
+        let o = train_args(&["--style", "paintings/scream.png", "--net", "small"])
+            .resolve_with(None)
+            .unwrap()
+            .options;
+        assert_eq!(o.style, PathBuf::from("paintings/wave.jpg"));
+        assert_eq!(o.more_styles, vec![PathBuf::from("paintings/scream.png")]);
+        assert_eq!(o.style_names(), ["wave", "scream"]);
+        assert_eq!(o.net, NetConfig::small().with_styles(2));
+        let e = train_args(&["--style", "b.jpg", "--name", "x"])
+            .resolve_with(None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--name names a one-style model"), "{e}");
+        let e = parse_error("train", &["--styles", "paintings"]);
+        assert!(e.contains("cannot be used with"), "{e}");
+        // One --style is the one-style run it always was.
+        let o = train_args(&[]).resolve_with(None).unwrap().options;
+        assert!(o.more_styles.is_empty() && o.net.styles == 1);
+    }
+
+    #[test]
+    fn a_styles_folder_gives_its_images_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["b.png", "a.jpg", "notes.txt"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.jpg")).unwrap();
+        let found = styles_in(dir.path()).unwrap();
+        assert_eq!(found, [dir.path().join("a.jpg"), dir.path().join("b.png")]);
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let e = styles_in(&empty).unwrap_err().to_string();
+        assert!(e.contains("empty: no style images"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! command line into the plain option structs below and calls one function per command.
 
 pub mod adam;
+pub mod add_style;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;

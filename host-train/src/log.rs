@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// One step's loss values, as logged.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LossRecord {
     pub step: u64,
     pub content: f64,
@@ -21,6 +21,22 @@ pub struct LossRecord {
     /// The weighted stability term (0 when it is off, and in logs from before it existed).
     #[serde(default)]
     pub stability: f64,
+    /// A multi-style run's losses per style, for the styles the step's batch drew (empty
+    /// for a one-style run, and in logs from before multi-style runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub styles: Vec<StyleLoss>,
+}
+
+/// One style's share of a multi-style step: the weighted content and style losses
+/// averaged over the `n` images that drew it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StyleLoss {
+    /// The style's row in the network.
+    pub index: usize,
+    pub name: String,
+    pub content: f64,
+    pub style: f64,
+    pub n: usize,
 }
 
 /// A run's log, open for appending, and the records it holds.
@@ -105,6 +121,7 @@ mod tests {
             total: 6.0,
             images_per_sec: 1.0,
             stability: 0.0,
+            styles: Vec::new(),
         }
     }
 

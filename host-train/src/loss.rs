@@ -133,3 +133,73 @@ pub fn perceptual_losses(
         total,
     })
 }
+
+/// A batch's content and style losses per image, unweighted, each `[N]`.
+pub struct PerImage {
+    pub content: Tensor,
+    pub style: Tensor,
+}
+
+/// The mean of `(a - b)²` over every dimension but the first: `[N]`.
+fn mse_per_image(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.sub(b)?.sqr()?.flatten_from(1)?.mean(1)
+}
+
+/// As [`perceptual_losses`], with image `i` of the batch against its own style target
+/// `targets[i]` (a multi-style run: one style drawn per image), all made with `cfg`; also
+/// the per-image terms, for logging each style's losses. The batch terms are the means of
+/// the per-image ones, which is what [`perceptual_losses`] computes for one target.
+pub fn perceptual_losses_per_image(
+    vgg: &Vgg16,
+    cfg: &LossConfig,
+    targets: &[&StyleTarget],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Losses, PerImage)> {
+    let n = y.dim(0)?;
+    if targets.len() != n {
+        candle_core::bail!("{} style targets for a batch of {n}", targets.len());
+    }
+    let fy = vgg.features(y, cfg.last_layer())?;
+    let fx = vgg.features(&x.detach(), cfg.content_layer)?;
+    let ci = cfg.content_layer.index();
+    let content_i = mse_per_image(&fy[ci], &fx[ci].detach())?;
+    let mut style_i = Tensor::zeros(n, y.dtype(), y.device())?;
+    for (j, &(layer, w)) in cfg.style_layers.iter().enumerate() {
+        let g = gram(&fy[layer.index()])?;
+        let rows: Vec<&Tensor> = targets
+            .iter()
+            .map(|t| {
+                t.grams
+                    .get(j)
+                    .filter(|(l, _, _)| *l == layer)
+                    .map(|(_, _, g)| g)
+                    .ok_or_else(|| {
+                        candle_core::Error::Msg(format!(
+                            "style target lacks layer {} (made with other loss settings)",
+                            layer.name()
+                        ))
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let target = Tensor::cat(&rows, 0)?;
+        style_i = (style_i + (mse_per_image(&g, &target)? * w)?)?;
+    }
+    let content = content_i.mean_all()?;
+    let style = style_i.mean_all()?;
+    let tv = total_variation(y)?;
+    let total = ((&content * cfg.content_weight)? + (&style * cfg.style_weight)?)?;
+    let total = (total + (&tv * cfg.tv_weight)?)?;
+    Ok((
+        Losses {
+            content,
+            style,
+            tv,
+            total,
+        },
+        PerImage {
+            content: content_i,
+            style: style_i,
+        },
+    ))
+}

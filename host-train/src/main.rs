@@ -23,6 +23,7 @@ fn main() -> Result<()> {
     stylecast::tune_malloc();
     match Cli::parse().command {
         Command::Train(a) => run_training(a.resolve()?),
+        Command::AddStyle(a) => add_style(a.resolve()?),
         Command::ImportTorch(a) => import_torch(a),
         Command::Bench(a) => host_train::bench::run(&a.into()),
         Command::Eval(a) => host_train::eval_video::run(&a.into()),
@@ -93,6 +94,43 @@ fn run_training(run: TrainRun) -> Result<()> {
             std::process::exit(130);
         }
     }
+}
+
+/// Adds a style; Ctrl-C (or SIGTERM, SIGHUP) ends the steps early and the model is still
+/// written.
+fn add_style(o: host_train::add_style::AddStyleOptions) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || {
+        if s.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nstopping after this step; writing the model (Ctrl-C again to abort)"
+        );
+    })
+    .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
+    let r = host_train::add_style::add_style(&o, &stop)?;
+    println!(
+        "added {:?} in {} steps ({:.0} ms/step{}): style loss {:.4e} -> {:.4e}",
+        r.names.last().map(String::as_str).unwrap_or(""),
+        r.steps,
+        r.seconds * 1e3 / r.steps.max(1) as f64,
+        r.started_from
+            .as_ref()
+            .map(|f| format!(", started from {f}"))
+            .unwrap_or_default(),
+        r.first_style,
+        r.last_style
+    );
+    println!(
+        "wrote {} and {}: styles {}",
+        o.out.display(),
+        o.f16_path().display(),
+        r.names.join(", ")
+    );
+    Ok(())
 }
 
 fn import_torch(a: ImportTorchArgs) -> Result<()> {

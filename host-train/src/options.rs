@@ -3,7 +3,7 @@
 //! The options are stored in every checkpoint, so a resume can refuse to continue a run
 //! with other settings; `host-train train` builds them from its flags (`cli.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use stylecast::NetConfig;
@@ -22,8 +22,14 @@ pub const CURVE_FILE: &str = "loss_curve.png";
 /// Everything that determines a run. Stored in checkpoints; a resume must match it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
+    /// The style image; with `more_styles`, the first of a multi-style run's.
     pub style: PathBuf,
     pub style_name: String,
+    /// The other styles of a multi-style run (`--style` repeated, or `--styles DIR`), in
+    /// the network's order after `style`; each is named after its file stem, and `net`
+    /// holds 1 + their number styles. Empty: a one-style network, as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_styles: Vec<PathBuf>,
     pub dataset: PathBuf,
     pub out: PathBuf,
     pub epochs: u64,
@@ -63,11 +69,38 @@ pub struct TrainOptions {
     pub stability: StabilityConfig,
 }
 
+/// A style's name from its image's file: the stem (`starry_night.jpg` -> `starry_night`).
+pub fn style_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "style".into())
+}
+
 fn no_warmup() -> Option<u64> {
     Some(0)
 }
 
 impl TrainOptions {
+    /// Every style image, in the network's order.
+    pub fn style_paths(&self) -> Vec<&Path> {
+        std::iter::once(self.style.as_path())
+            .chain(self.more_styles.iter().map(PathBuf::as_path))
+            .collect()
+    }
+
+    /// The styles' names, in the network's order: `style_name`, then the other images'
+    /// file stems.
+    pub fn style_names(&self) -> Vec<String> {
+        std::iter::once(self.style_name.clone())
+            .chain(self.more_styles.iter().map(|p| style_stem(p)))
+            .collect()
+    }
+
+    /// Whether the run trains a multi-style network.
+    pub fn is_multi(&self) -> bool {
+        !self.more_styles.is_empty()
+    }
+
     /// The model's file stem: `NAME` of `NAME.safetensors`.
     fn out_stem(&self) -> String {
         self.out
@@ -109,6 +142,7 @@ impl TrainOptions {
         }
         cmp!(
             style,
+            more_styles,
             dataset,
             batch_size,
             lr,

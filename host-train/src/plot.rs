@@ -116,42 +116,129 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Renders the panels: 2x2, or 3x2 with the stability panel when any step has that term.
+/// Colours of the per-style lines, in style order (repeating after ten styles).
+const STYLE_COLORS: [Rgb<u8>; 10] = [
+    Rgb([31, 119, 180]),
+    Rgb([255, 127, 14]),
+    Rgb([44, 160, 44]),
+    Rgb([214, 39, 40]),
+    Rgb([148, 103, 189]),
+    Rgb([140, 86, 75]),
+    Rgb([227, 119, 194]),
+    Rgb([127, 127, 127]),
+    Rgb([188, 189, 34]),
+    Rgb([23, 190, 207]),
+];
+
+/// One line of a panel: its label, colour and (step, value) points.
+struct Curve {
+    label: String,
+    color: Rgb<u8>,
+    pts: Vec<(f64, f64)>,
+}
+
+impl Curve {
+    fn of(s: &Series, history: &[LossRecord]) -> Self {
+        let (name, color, f) = *s;
+        Self {
+            label: name.into(),
+            color,
+            pts: history.iter().map(|r| (r.step as f64, f(r))).collect(),
+        }
+    }
+}
+
+/// A multi-style run's style loss, one curve per style (its steps only: those whose batch
+/// drew it), in style order; empty for a one-style log.
+fn style_curves(history: &[LossRecord]) -> Vec<Curve> {
+    let mut by_index: std::collections::BTreeMap<usize, Curve> = Default::default();
+    for r in history {
+        for s in &r.styles {
+            by_index
+                .entry(s.index)
+                .or_insert_with(|| Curve {
+                    label: s.name.clone(),
+                    color: STYLE_COLORS[s.index % STYLE_COLORS.len()],
+                    pts: Vec::new(),
+                })
+                .pts
+                .push((r.step as f64, s.style));
+        }
+    }
+    by_index.into_values().collect()
+}
+
+/// Renders the panels: 2x2, or 3x2 with the stability panel when any step has that term
+/// and with the per-style panel (one line per style) when the log has per-style losses.
 /// Empty or non-finite series leave their panel blank.
 pub fn loss_curve(history: &[LossRecord]) -> RgbImage {
-    let mut series = SERIES.to_vec();
+    let mut panels: Vec<(&str, Rgb<u8>, Vec<Curve>)> = SERIES
+        .iter()
+        .map(|s| (s.0, s.1, vec![Curve::of(s, history)]))
+        .collect();
     if history.iter().any(|r| r.stability != 0.0) {
-        series.push(STABILITY);
+        panels.push((
+            STABILITY.0,
+            STABILITY.1,
+            vec![Curve::of(&STABILITY, history)],
+        ));
     }
-    let cols = if series.len() > 4 { 3 } else { 2 };
+    let per_style = style_curves(history);
+    if !per_style.is_empty() {
+        panels.push(("style per style", Rgb([0, 0, 0]), per_style));
+    }
+    let cols = if panels.len() > 4 { 3 } else { 2 };
     let mut img = RgbImage::from_pixel(cols * PANEL_W, 2 * PANEL_H, Rgb([255, 255, 255]));
-    for (k, s) in series.iter().enumerate() {
-        draw_panel(&mut img, panel_origin(k, cols), s, history);
+    for (k, (name, color, curves)) in panels.iter().enumerate() {
+        draw_panel(&mut img, panel_origin(k, cols as u32), name, *color, curves);
     }
     img
 }
 
-fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[LossRecord]) {
-    let (name, color, f) = *s;
-    let axis = Rgb([0, 0, 0]);
-    let pts: Vec<(f64, f64)> = history
+/// A curve's finite points and its moving median (a thirtieth of its points wide: short
+/// runs stay raw, long ones readable).
+fn smoothed(c: &Curve) -> (Vec<(f64, f64)>, Vec<(usize, f64)>) {
+    let pts: Vec<(f64, f64)> = c
+        .pts
         .iter()
-        .map(|r| (r.step as f64, f(r)))
+        .copied()
         .filter(|(_, v)| v.is_finite())
         .collect();
-    draw_text(img, ox + LEFT, oy + 10, name, color);
     if pts.is_empty() {
-        return;
+        return (pts, Vec::new());
     }
     let vals: Vec<f64> = pts.iter().map(|p| p.1).collect();
-    // Windows of a thirtieth of the run: short runs stay raw, long ones readable.
     let median = moving_median(&vals, (vals.len() / 30).max(1), 400);
-    let mut sorted = vals.clone();
+    (pts, median)
+}
+
+fn draw_panel(
+    img: &mut RgbImage,
+    (ox, oy): (u32, u32),
+    name: &str,
+    color: Rgb<u8>,
+    curves: &[Curve],
+) {
+    let axis = Rgb([0, 0, 0]);
+    draw_text(img, ox + LEFT, oy + 10, name, color);
+    let lines: Vec<(&Curve, Vec<(f64, f64)>, Vec<(usize, f64)>)> = curves
+        .iter()
+        .map(|c| {
+            let (p, m) = smoothed(c);
+            (c, p, m)
+        })
+        .filter(|(_, p, _)| !p.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).collect();
     sorted.sort_by(f64::total_cmp);
-    // The range covers the median and the middle 96% of the raw values, so one early
+    // The range covers the medians and the middle 96% of the raw values, so one early
     // spike does not flatten the rest of the run.
-    let amin = median.iter().map(|a| a.1).fold(f64::INFINITY, f64::min);
-    let amax = median.iter().map(|a| a.1).fold(f64::NEG_INFINITY, f64::max);
+    let medians = || lines.iter().flat_map(|l| l.2.iter().map(|a| a.1));
+    let amin = medians().fold(f64::INFINITY, f64::min);
+    let amax = medians().fold(f64::NEG_INFINITY, f64::max);
     let mut lo = amin.min(percentile(&sorted, 0.02));
     let mut hi = amax.max(percentile(&sorted, 0.98));
     let log = lo > 0.0 && hi / lo > LOG_RATIO;
@@ -170,7 +257,12 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
         (ox + PLOT.2) as f64,
         (oy + PLOT.3) as f64,
     );
-    let (s0, s1) = (pts[0].0, pts[pts.len() - 1].0.max(pts[0].0 + 1.0));
+    let first = lines.iter().map(|l| l.1[0].0).fold(f64::INFINITY, f64::min);
+    let last = lines
+        .iter()
+        .map(|l| l.1[l.1.len() - 1].0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (s0, s1) = (first, last.max(first + 1.0));
     let px = |s: f64| x0 + (s - s0) / (s1 - s0) * (x1 - x0);
     let py = |v: f64| y1 - (t(v) - tlo) / (thi - tlo).max(1e-300) * (y1 - y0);
 
@@ -228,40 +320,63 @@ fn draw_panel(img: &mut RgbImage, (ox, oy): (u32, u32), s: &Series, history: &[L
         label,
     );
 
-    // Faint raw values (clipped to the panel), then the median on top.
-    let faint = Rgb(color.0.map(|c| ((c as u16 + 2 * 255) / 3) as u8));
-    for &(s, v) in &pts {
-        if v >= lo && v <= hi && (!log || v > 0.0) {
-            let (x, y) = (px(s), py(v));
-            img.put_pixel(x as u32, y as u32, faint);
+    for (c, pts, _) in &lines {
+        // Faint raw values (clipped to the panel), then the median on top.
+        let faint = Rgb(c.color.0.map(|v| ((v as u16 + 2 * 255) / 3) as u8));
+        for &(s, v) in pts {
+            if v >= lo && v <= hi && (!log || v > 0.0) {
+                let (x, y) = (px(s), py(v));
+                img.put_pixel(x as u32, y as u32, faint);
+            }
         }
     }
-    let curve: Vec<(f64, f64)> = median
-        .iter()
-        .filter(|(_, a)| !log || *a > 0.0)
-        .map(|&(i, a)| (px(pts[i].0), py(a.clamp(lo, hi))))
-        .collect();
-    for w in curve.windows(2) {
-        line(img, w[0], w[1], color);
-        // Twice as thick: the median is what a reader follows.
-        line(img, (w[0].0, w[0].1 + 1.0), (w[1].0, w[1].1 + 1.0), color);
+    for (c, pts, median) in &lines {
+        let curve: Vec<(f64, f64)> = median
+            .iter()
+            .filter(|(_, a)| !log || *a > 0.0)
+            .map(|&(i, a)| (px(pts[i].0), py(a.clamp(lo, hi))))
+            .collect();
+        for w in curve.windows(2) {
+            line(img, w[0], w[1], c.color);
+            // Twice as thick: the median is what a reader follows.
+            line(img, (w[0].0, w[0].1 + 1.0), (w[1].0, w[1].1 + 1.0), c.color);
+        }
     }
 
-    // Header: where the median started and where it is now.
-    let (a0, a1) = (median[0].1, median[median.len() - 1].1);
-    let change = if a0 != 0.0 {
-        format!(" ({:+.0}%)", (a1 / a0 - 1.0) * 100.0)
-    } else {
-        String::new()
-    };
     let scale = if log { "log" } else { "linear" };
-    draw_text(
-        img,
-        ox + LEFT + 8 * (name.len() as u32 + 2),
-        oy + 10,
-        &format!("{} -> {}{change}  [{scale}]", fmt(a0), fmt(a1)),
-        axis,
-    );
+    let header_x = ox + LEFT + 8 * (name.len() as u32 + 2);
+    if let [(_, _, median)] = &lines[..] {
+        // One line: where its median started and where it is now.
+        let (a0, a1) = (median[0].1, median[median.len() - 1].1);
+        let change = if a0 != 0.0 {
+            format!(" ({:+.0}%)", (a1 / a0 - 1.0) * 100.0)
+        } else {
+            String::new()
+        };
+        draw_text(
+            img,
+            header_x,
+            oy + 10,
+            &format!("{} -> {}{change}  [{scale}]", fmt(a0), fmt(a1)),
+            axis,
+        );
+    } else {
+        // Several: a legend, each style in its colour with its median's change.
+        draw_text(img, header_x, oy + 10, &format!("[{scale}]"), axis);
+        // As many as fit, one a text line.
+        let fit = ((PLOT.3 - PLOT.1 - 8) / 10) as usize;
+        for (k, (c, _, median)) in lines.iter().enumerate().take(fit) {
+            let (a0, a1) = (median[0].1, median[median.len() - 1].1);
+            let change = if a0 != 0.0 {
+                format!(" {:+.0}%", (a1 / a0 - 1.0) * 100.0)
+            } else {
+                String::new()
+            };
+            let text: String = format!("{}{change}", c.label).chars().take(28).collect();
+            let x = ox + PLOT.2 - 8 * text.chars().count() as u32 - 4;
+            draw_text(img, x, oy + PLOT.1 + 4 + 10 * k as u32, &text, c.color);
+        }
+    }
 }
 
 /// Line colours of `lines_chart`, cycled.
@@ -404,6 +519,7 @@ mod tests {
             total: 1e5 + style + 10.0,
             images_per_sec: 1.0,
             stability: 0.0,
+            styles: Vec::new(),
         }
     }
 
@@ -492,6 +608,39 @@ mod tests {
             .filter(|&(x, y)| *img.get_pixel(ox + x, oy + y) == STABILITY.1)
             .count();
         assert!(drawn > 50, "stability panel has {drawn} curve pixels");
+    }
+
+    #[test]
+    fn a_multi_style_log_gets_one_line_per_style() {
+        use crate::log::StyleLoss;
+        let h: Vec<_> = (1..=60)
+            .map(|s| LossRecord {
+                // Each step draws two of the three styles.
+                styles: [(s % 3) as usize, ((s + 1) % 3) as usize]
+                    .into_iter()
+                    .map(|i| StyleLoss {
+                        index: i,
+                        name: format!("style{i}"),
+                        content: 1.0,
+                        style: 1e6 * (i + 1) as f64 / s as f64,
+                        n: 1,
+                    })
+                    .collect(),
+                ..rec(s, 1e6)
+            })
+            .collect();
+        let img = loss_curve(&h);
+        assert_eq!(img.dimensions(), (3 * PANEL_W, 2 * PANEL_H));
+        let (ox, oy) = panel_origin(4, 3);
+        for color in &STYLE_COLORS[..3] {
+            let drawn = (PLOT.1..PLOT.3)
+                .flat_map(|y| (PLOT.0..PLOT.2).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(ox + x, oy + y) == color)
+                .count();
+            assert!(drawn > 50, "{color:?}: {drawn} curve pixels");
+        }
+        // A one-style log has no such panel.
+        assert_eq!(style_curves(&[rec(1, 1.0)]).len(), 0);
     }
 
     #[test]

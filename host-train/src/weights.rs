@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use serde_json::{Map, Value};
-use stylecast::{ModelFile, NetConfig};
+use stylecast::{ModelFile, ModelMeta, NetConfig};
 
 use crate::loss::LossConfig;
 use crate::model::Trainable;
@@ -46,6 +46,22 @@ pub fn run_metadata(opts: &TrainOptions, steps: u64, init: Option<&Value>) -> Ma
     }
 }
 
+/// The metadata of a run's model, before its `training` record: a one-style model named
+/// `style_name`; a multi-style one named after the output file, its styles after their
+/// images.
+pub fn model_meta(opts: &TrainOptions) -> ModelMeta {
+    if opts.is_multi() {
+        let collection = opts
+            .out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "styles".into());
+        ModelMeta::with_styles(collection, opts.net, opts.style_names())
+    } else {
+        ModelMeta::new(&opts.style_name, opts.net)
+    }
+}
+
 /// The loss settings a model's metadata records (`training.loss`), if any.
 pub fn recorded_loss(training: Option<&Value>) -> Option<serde_json::Result<LossConfig>> {
     training
@@ -76,6 +92,15 @@ pub fn recorded_style_size(training: Option<&Value>) -> Option<u32> {
 pub fn init_from_model(model: &Trainable, path: &Path, net: &NetConfig) -> Result<Value> {
     let mf = ModelFile::load(path, &Device::Cpu)
         .with_context(|| format!("--init {}", path.display()))?;
+    if mf.meta.config.with_styles(1) == net.with_styles(1) && mf.meta.config.styles != net.styles {
+        bail!(
+            "--init {}: this model holds {} style(s), the run trains {}; to add a style to a \
+             trained model, use `host-train add-style`",
+            path.display(),
+            mf.meta.config.styles,
+            net.styles
+        );
+    }
     if mf.meta.config != *net {
         bail!(
             "--init {}: this model's network has channels {:?} and {} residual blocks, the run \
@@ -115,6 +140,7 @@ mod tests {
         let opts = TrainOptions {
             style: "paintings/wave.jpg".into(),
             style_name: "wave".into(),
+            more_styles: Vec::new(),
             dataset: "photos".into(),
             out: "wave.safetensors".into(),
             epochs: 2,

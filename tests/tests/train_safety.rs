@@ -181,6 +181,7 @@ fn options(dir: &Path) -> TrainOptions {
     TrainOptions {
         style: style(),
         style_name: "starry_night".into(),
+        more_styles: Vec::new(),
         dataset: dir.join("photos"),
         out: dir.join("m.safetensors"),
         epochs: 1,

@@ -40,6 +40,7 @@ fn options(
     TrainOptions {
         style: shared_dir().join("data/styles/starry_night.jpg"),
         style_name: "starry_night".into(),
+        more_styles: Vec::new(),
         dataset: dataset.to_path_buf(),
         out: dir.join(out),
         epochs: 1000,

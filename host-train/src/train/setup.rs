@@ -32,8 +32,10 @@ pub(super) struct Run {
     pub device: Device,
     pub vgg: Vgg16,
     pub vgg_path: PathBuf,
-    pub target: StyleTarget,
-    pub style_hash: String,
+    /// The Gram targets of each style, in the network's order (one for a one-style run).
+    pub targets: Vec<StyleTarget>,
+    /// The SHA-256 of each style image, in the same order.
+    pub style_hashes: Vec<String>,
     pub ds: Arc<Dataset>,
     pub model: Trainable,
     pub adam: Adam,
@@ -71,10 +73,15 @@ impl Run {
         if opts.epochs == 0 || opts.max_steps == Some(0) {
             bail!("--epochs and --max-steps must be at least 1");
         }
+        check_styles(&opts)?;
         let vgg_path = resolve_weights(opts.vgg.as_deref())?;
         let vgg = Vgg16::load(&vgg_path, &device)?;
-        let (style_img, style_hash) = load_style(&opts.style, opts.style_size, &device)?;
-        let target = StyleTarget::new(&vgg, &style_img, &opts.loss)?;
+        let (mut targets, mut style_hashes) = (Vec::new(), Vec::new());
+        for path in opts.style_paths() {
+            let (img, hash) = load_style(path, opts.style_size, &device)?;
+            targets.push(StyleTarget::new(&vgg, &img, &opts.loss)?);
+            style_hashes.push(hash);
+        }
         let ds = Arc::new(Dataset::scan(&opts.dataset, opts.image_size, opts.seed)?);
 
         let model = Trainable::new(&opts.net, &device, opts.seed)?;
@@ -121,8 +128,8 @@ impl Run {
             device,
             vgg,
             vgg_path,
-            target,
-            style_hash,
+            targets,
+            style_hashes,
             ds,
             model,
             adam,
@@ -138,6 +145,55 @@ impl Run {
             preview_x,
         })
     }
+}
+
+/// Before anything loads: every style image is a file, the network holds one style per
+/// image, and a multi-style run's names (file stems) are distinct and usable in a blend
+/// (no `,` or `:`).
+fn check_styles(opts: &TrainOptions) -> Result<()> {
+    let paths = opts.style_paths();
+    for p in &paths {
+        if !p.is_file() {
+            bail!(
+                "{}: style image not found{}",
+                p.display(),
+                if p.is_dir() {
+                    " (a folder: --styles DIR takes every image in one)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if opts.net.styles != paths.len() {
+        bail!(
+            "the network holds {} style(s) for {} style image(s)",
+            opts.net.styles,
+            paths.len()
+        );
+    }
+    if !opts.is_multi() {
+        return Ok(());
+    }
+    let names = opts.style_names();
+    for (i, (name, path)) in names.iter().zip(&paths).enumerate() {
+        if name.trim().is_empty() || name.contains([',', ':']) {
+            bail!(
+                "{}: its name {name:?} (the file stem) cannot name a style: no ',' or ':' \
+                 (a blend such as a:0.6,b:0.4 uses them); rename the file",
+                path.display()
+            );
+        }
+        if let Some(j) = names[..i].iter().position(|n| n == name) {
+            bail!(
+                "{} and {} would both be the style {name:?} (styles are named after their \
+                 file stems): rename one",
+                paths[j].display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Puts a checkpoint's weights and Adam moments back, after checking it was made with

@@ -8,19 +8,66 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use stylecast::io::image::{save_png, tensor_to_image};
 
-use super::objective::{compute_losses, compute_losses_with_stability};
+use super::objective::{compute_losses, compute_losses_multi, compute_losses_with_stability};
 use super::outcome::{EndedBy, Outcome};
 use super::progress::{progress_bar, say, step_message};
 use super::setup::Run;
 use crate::checkpoint::{self, CheckpointState};
 use crate::data::{mix, Prefetcher};
-use crate::log::LossRecord;
-use crate::loss::scalar;
+use crate::log::{LossRecord, StyleLoss};
+use crate::loss::{scalar, LossConfig, PerImage};
 use crate::options::CURVE_FILE;
 use crate::plot::save_loss_curve;
 
 /// Separates the stability term's random stream from the data's (seed, epoch, position).
 const STABILITY_STREAM: u64 = 0x5354_4142_494c_4954;
+
+/// Separates the multi-style draw's random stream from the data's and the stability term's.
+const STYLE_STREAM: u64 = 0x5354_594c_4544_5257;
+
+/// The styles of a multi-style step's `batch` images, one of `styles` each: a pure
+/// function of (seed, step, position), so a resumed run draws what an uninterrupted one
+/// would have.
+pub(crate) fn style_draw(seed: u64, step: u64, batch: usize, styles: usize) -> Vec<usize> {
+    (0..batch as u64)
+        .map(|k| (mix(seed ^ STYLE_STREAM, step, k) % styles.max(1) as u64) as usize)
+        .collect()
+}
+
+/// Each drawn style's weighted content and style losses, averaged over its images, in
+/// style order.
+fn per_style_losses(
+    drawn: &[usize],
+    per_image: &PerImage,
+    names: &[String],
+    loss: &LossConfig,
+) -> Result<Vec<StyleLoss>> {
+    let content = per_image
+        .content
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    let style = per_image
+        .style
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    let mut present: Vec<usize> = drawn.to_vec();
+    present.sort_unstable();
+    present.dedup();
+    Ok(present
+        .into_iter()
+        .map(|s| {
+            let idx: Vec<usize> = (0..drawn.len()).filter(|&i| drawn[i] == s).collect();
+            let mean = |v: &[f64]| idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len() as f64;
+            StyleLoss {
+                index: s,
+                name: names.get(s).cloned().unwrap_or_else(|| s.to_string()),
+                content: mean(&content) * loss.content_weight,
+                style: mean(&style) * loss.style_weight,
+                n: idx.len(),
+            }
+        })
+        .collect())
+}
 
 /// The learning rate of 0-based `step`: linear warmup over the first `warmup` steps.
 fn warmup_lr(lr: f64, warmup: u64, step: u64) -> f64 {
@@ -67,21 +114,35 @@ impl Run {
             let (s, x) = pf.next()?;
             debug_assert_eq!(s, step);
             let x = x.to_device(&self.device)?;
-            let (losses, stability) = if opts.stability.weight > 0.0 {
-                let seed = mix(opts.seed, step, STABILITY_STREAM);
+            let stab_seed = mix(opts.seed, step, STABILITY_STREAM);
+            let stab = (opts.stability.weight > 0.0).then_some((&opts.stability, stab_seed));
+            let (losses, stability, per_style) = if opts.is_multi() {
+                let drawn = style_draw(opts.seed, step, x.dim(0)?, self.targets.len());
+                let (l, per_image, t) = compute_losses_multi(
+                    &self.model,
+                    &self.vgg,
+                    &opts.loss,
+                    &self.targets,
+                    &drawn,
+                    &x,
+                    stab,
+                )?;
+                let per = per_style_losses(&drawn, &per_image, &opts.style_names(), &opts.loss)?;
+                (l, t, per)
+            } else if let Some((stab, seed)) = stab {
                 let (l, t) = compute_losses_with_stability(
                     &self.model,
                     &self.vgg,
                     &opts.loss,
-                    &self.target,
+                    &self.targets[0],
                     &x,
-                    &opts.stability,
+                    stab,
                     seed,
                 )?;
-                (l, Some(t))
+                (l, Some(t), Vec::new())
             } else {
-                let l = compute_losses(&self.model, &self.vgg, &opts.loss, &self.target, &x)?;
-                (l, None)
+                let l = compute_losses(&self.model, &self.vgg, &opts.loss, &self.targets[0], &x)?;
+                (l, None, Vec::new())
             };
             let total_loss = scalar(&losses.total)?;
             if !total_loss.is_finite() {
@@ -109,12 +170,13 @@ impl Run {
                 total: total_loss,
                 images_per_sec: opts.batch_size as f64
                     / now.duration_since(t_last).as_secs_f64().max(1e-9),
+                styles: per_style,
             };
             t_last = now;
-            self.log.push(rec)?;
-            self.last = Some(rec);
             pb.set_position(step + 1);
             pb.set_message(step_message(&rec, stability.is_some()));
+            self.log.push(rec.clone())?;
+            self.last = Some(rec);
             let done = step + 1;
             let stopping = stop.load(Ordering::SeqCst);
             if done % opts.checkpoint_every.max(1) == 0 || stopping {
@@ -167,10 +229,78 @@ impl Run {
         )
     }
 
-    /// Stylizes the preview photo with the current weights into the run folder.
+    /// Stylizes the preview photo with the current weights into the run folder; a
+    /// multi-style run paints it in every style, side by side ([`PREVIEW_ROW`] a row).
     pub(super) fn save_preview(&self, name: &str) -> Result<()> {
-        let y = candle_core::Module::forward(&self.model.net, &self.preview_x)?;
-        save_png(&tensor_to_image(&y)?, &self.opts.run_dir().join(name))?;
+        let net = &self.model.net;
+        let path = self.opts.run_dir().join(name);
+        if net.styles() == 1 {
+            let y = candle_core::Module::forward(net, &self.preview_x)?;
+            save_png(&tensor_to_image(&y)?, &path)?;
+            return Ok(());
+        }
+        let mut tiles = Vec::with_capacity(net.styles());
+        for s in 0..net.styles() {
+            let mix = stylecast::StyleMix::single(s, net.styles())?.to_tensor(&self.device)?;
+            let y = candle_core::Module::forward(&net.styled(&mix)?, &self.preview_x)?;
+            tiles.push(tensor_to_image(&y)?);
+        }
+        save_png(&tile_row(&tiles, PREVIEW_ROW), &path)?;
         Ok(())
+    }
+}
+
+/// Previews of a multi-style run per row.
+const PREVIEW_ROW: usize = 8;
+
+/// Equal-sized pictures side by side, `per_row` a row, rows below each other.
+fn tile_row(tiles: &[image::RgbImage], per_row: usize) -> image::RgbImage {
+    let (w, h) = tiles[0].dimensions();
+    let cols = tiles.len().min(per_row) as u32;
+    let rows = tiles.len().div_ceil(per_row) as u32;
+    let mut out = image::RgbImage::from_pixel(cols * w, rows * h, image::Rgb([255, 255, 255]));
+    for (k, t) in tiles.iter().enumerate() {
+        let (c, r) = ((k % per_row) as i64, (k / per_row) as i64);
+        image::imageops::replace(&mut out, t, c * w as i64, r * h as i64);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_style_draw_is_fixed_by_seed_step_and_position_and_uses_every_style() {
+        assert_eq!(style_draw(7, 12, 4, 3), style_draw(7, 12, 4, 3));
+        assert_ne!(
+            (0..20).map(|s| style_draw(7, s, 4, 3)).collect::<Vec<_>>(),
+            (0..20).map(|s| style_draw(8, s, 4, 3)).collect::<Vec<_>>()
+        );
+        let mut counts = [0usize; 3];
+        for step in 0..300 {
+            for s in style_draw(1, step, 4, 3) {
+                counts[s] += 1;
+            }
+        }
+        // 1200 draws: each style about 400.
+        assert!(
+            counts.iter().all(|&c| (300..500).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(style_draw(1, 0, 4, 1), vec![0; 4]);
+    }
+
+    #[test]
+    fn previews_tile_eight_a_row() {
+        let tiles: Vec<_> = (0..10)
+            .map(|k| image::RgbImage::from_pixel(4, 3, image::Rgb([k as u8, 0, 0])))
+            .collect();
+        let img = tile_row(&tiles, 8);
+        assert_eq!(img.dimensions(), (32, 6));
+        assert_eq!(img.get_pixel(4 * 7, 0).0[0], 7);
+        assert_eq!(img.get_pixel(4, 3).0[0], 9);
+        // The second row's unused places stay white.
+        assert_eq!(img.get_pixel(4 * 5, 4).0, [255, 255, 255]);
     }
 }

@@ -412,7 +412,7 @@ impl CustomOp3 for FusedInstanceNorm {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -439,7 +439,10 @@ impl CustomOp3 for FusedInstanceNorm {
             DType::F64 => run::<f64>(self, x, gamma, dy, dims)?,
             d => candle_core::bail!("instance norm: fused CPU path has no {d:?}"),
         };
-        Ok((Some(dx), Some(dg), Some(db)))
+        // Only what is differentiated: a fixed scale and shift (`host-train add-style`
+        // freezes the other styles' and the shared layers') or a constant input get none.
+        let wanted = |t: &Tensor, g: Tensor| t.track_op().then_some(g);
+        Ok((wanted(x, dx), wanted(gamma, dg), wanted(beta, db)))
     }
 }
 
