@@ -71,6 +71,9 @@ pub struct AddStyleOptions {
     pub vgg: Option<PathBuf>,
     pub device: String,
     pub progress: bool,
+    /// Also write each step's losses and the seconds so far to this file, one JSON object
+    /// a line (the time-to-loss curve).
+    pub log: Option<PathBuf>,
 }
 
 impl AddStyleOptions {
@@ -302,6 +305,7 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
     let pf = Prefetcher::start(ds.clone(), o.batch_size, 0, o.steps, 4);
     let clock = Instant::now();
     let mut styles_seen = Vec::new();
+    let mut log = String::new();
     let mut done = 0;
     for step in 0..o.steps {
         let (_, x) = pf.next()?;
@@ -318,6 +322,16 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
         let style = scalar(&l.style)? * o.loss.style_weight;
         styles_seen.push(style);
         done = step + 1;
+        if o.log.is_some() {
+            log.push_str(&serde_json::to_string(&serde_json::json!({
+                "step": done,
+                "seconds": clock.elapsed().as_secs_f64(),
+                "content": scalar(&l.content)? * o.loss.content_weight,
+                "style": style,
+                "total": total,
+            }))?);
+            log.push('\n');
+        }
         pb.set_position(done);
         pb.set_message(format!(
             "style {style:.3e}  content {:.3e}  {:.0} ms/step",
@@ -340,6 +354,10 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
     }
     pb.finish();
     let seconds = clock.elapsed().as_secs_f64();
+    if let Some(p) = &o.log {
+        stylecast::atomic_write(p, log.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
 
     // The base's rows, untouched, and the new one after them.
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
@@ -558,6 +576,7 @@ mod tests {
             vgg: None,
             device: "cpu".into(),
             progress: false,
+            log: None,
         };
         let existing = vec!["a".to_string(), "b".to_string()];
         let e = new_name(&o, &existing).unwrap_err().to_string();

@@ -440,6 +440,10 @@ pub struct AddStyleArgs {
     /// Stop at the first step after this many seconds and write the model.
     #[arg(long, value_parser = seconds)]
     time_limit: Option<f64>,
+    /// Also write every step's losses and the seconds so far to this file (JSON lines):
+    /// the time-to-loss curve, e.g. for scripts/multi_style_goals.py.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
     /// Training crops are this many pixels square (16-1024).
     #[arg(long, default_value_t = 256, value_parser = u32_in(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))]
     image_size: u32,
@@ -513,6 +517,7 @@ impl AddStyleArgs {
             vgg: self.vgg,
             device: self.device,
             progress: !self.quiet,
+            log: self.log,
         })
     }
 }

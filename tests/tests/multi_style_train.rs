@@ -222,6 +222,7 @@ fn add_options(dir: &Path, ds: &Path, base: &Path, painting: &str, out: &str) ->
         vgg: vgg(),
         device: "cpu".into(),
         progress: false,
+        log: None,
     }
 }
 
@@ -231,9 +232,22 @@ fn add_style_trains_only_the_new_style_and_keeps_everything_else_bit_identical()
     let ds = tiny_dataset(dir.path(), 6);
     let base_path = dir.path().join("base.safetensors");
     let base = base_model(&base_path);
-    let o = add_options(dir.path(), &ds, &base_path, "the_scream", "two.safetensors");
+    let mut o = add_options(dir.path(), &ds, &base_path, "the_scream", "two.safetensors");
+    o.log = Some(dir.path().join("add.jsonl"));
     let r = add_style(&o, &AtomicBool::new(false)).unwrap();
     assert_eq!(r.steps, 16);
+    // The time-to-loss log: a line a step, seconds rising.
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(o.log.as_ref().unwrap())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(log.len(), 16);
+    assert!(log
+        .windows(2)
+        .all(|w| w[1]["seconds"].as_f64() >= w[0]["seconds"].as_f64()));
+    assert_eq!(log[15]["step"], 16);
+    assert!(log[0]["style"].as_f64().unwrap() > 0.0);
     eprintln!(
         "add-style: style loss {:.3e} -> {:.3e}",
         r.first_style, r.last_style
