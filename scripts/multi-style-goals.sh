@@ -47,12 +47,16 @@ add() {
     --seed 43 --log "$OUT/add-style.jsonl" --quiet 2> "$OUT/add-style.time"
 }
 evaluate() {
-  "$BIN" eval "$OUT/single" --photos "$SHARED/content/test" --styles "$OUT/styles" \
-    --size "$SIZE" --json "$OUT/eval/single.json"
+  mkdir -p "$OUT/eval/parts"
+  for p in $PAINTINGS; do   # the f32 files only (NAME.f16.safetensors sits beside each)
+    [ -f "$OUT/single/$p.safetensors" ] || continue
+    "$BIN" eval "$OUT/single/$p.safetensors" --photos "$SHARED/content/test" --styles "$OUT/styles" \
+      --size "$SIZE" --json "$OUT/eval/parts/$p.json"
+  done
   "$BIN" eval "$OUT/multi.safetensors" --photos "$SHARED/content/test" --styles "$OUT/styles" \
     --size "$SIZE" --json "$OUT/eval/multi.json"
   if [ -f "$OUT/added.safetensors" ]; then
-    cp "$OUT/styles/$ADD_STYLE.jpg" "$OUT/styles/${ADD_STYLE}_added.jpg"
+    ln -sf "$(realpath "$SHARED/styles/$ADD_STYLE.jpg")" "$OUT/styles/${ADD_STYLE}_added.jpg"
     "$BIN" eval "$OUT/added.safetensors" --photos "$SHARED/content/test" --styles "$OUT/styles" \
       --size "$SIZE" --json "$OUT/eval/added.json"
     rm "$OUT/styles/${ADD_STYLE}_added.jpg"

@@ -57,7 +57,8 @@ def main():
     ap.add_argument("--add-style", default="the_scream")
     ap.add_argument("--minutes", type=float, default=10)
     a = ap.parse_args()
-    single = {r["style"]: r for r in load(os.path.join(a.out, "eval/single.json"))}
+    parts = os.path.join(a.out, "eval/parts")
+    single = {r["style"]: r for f in sorted(os.listdir(parts)) for r in load(os.path.join(parts, f))}
     joint = {r["style"]: r for r in load(os.path.join(a.out, "eval/multi.json"))}
     ok = True
     print("(a) joint network vs single-style networks, same steps (eval on the demo photos)")
