@@ -18,7 +18,6 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stylecast::{ModelFile, ModelMeta, NetConfig, TransformerNet};
 
@@ -27,6 +26,7 @@ use crate::data::{batch_tensor, Dataset, Prefetcher};
 use crate::loss::{perceptual_losses, scalar, LossConfig, StyleTarget};
 use crate::options::style_stem;
 use crate::style::load_style;
+use crate::train::progress::{progress_bar, say};
 use crate::vgg::{resolve_weights, Vgg16};
 
 /// The default learning rate of the new style's scales and shifts: higher than training's,
@@ -270,14 +270,8 @@ pub fn add_style(o: &AddStyleOptions, stop: &AtomicBool) -> Result<AddStyleOutco
         },
     )?;
 
-    let pb = bar(o.steps, o.progress);
-    let say = |m: String| {
-        if pb.is_hidden() {
-            println!("{m}");
-        } else {
-            pb.println(m);
-        }
-    };
+    let pb = progress_bar(o.steps, 0, o.progress);
+    let say = |m: String| say(&pb, m);
     if let Some(from) = &started_from {
         let list: Vec<String> = names
             .iter()
@@ -447,22 +441,6 @@ fn nearest_scores(
             Ok(scalar(&l.style)? * loss.style_weight)
         })
         .collect()
-}
-
-fn bar(total: u64, visible: bool) -> ProgressBar {
-    let pb = if visible {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] step {pos}/{len} ETA {eta}  {msg}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
-    );
-    pb
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! binaries are, how to compare tensors.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -54,4 +55,43 @@ pub fn to_f32_vec(t: &Tensor) -> Vec<f32> {
 pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shape mismatch");
     stylecast::compare::max_rel_diff(a, b).unwrap() as f32
+}
+
+/// Whether ffmpeg and ffprobe run; without them a video test skips, loudly, unless
+/// STYLECAST_REQUIRE_FFMPEG is set (CI), where it fails.
+pub fn have_ffmpeg() -> bool {
+    let ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("ffprobe")
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("STYLECAST_REQUIRE_FFMPEG").is_none(),
+            "ffmpeg/ffprobe missing but STYLECAST_REQUIRE_FFMPEG is set (.ci/run installs ffmpeg)"
+        );
+        eprintln!(
+            "\n!!!! SKIPPED: ffmpeg is missing (apt-get install ffmpeg); video test not run !!!!\n"
+        );
+    }
+    ok
+}
+
+/// A folder with the first `n` training photos (symlinked: nothing is copied).
+pub fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
+    let src = shared_dir().join("data/content/train");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let ds = dir.join("photos");
+    std::fs::create_dir_all(&ds).unwrap();
+    for f in files.iter().take(n) {
+        std::os::unix::fs::symlink(f, ds.join(f.file_name().unwrap())).unwrap();
+    }
+    ds
 }

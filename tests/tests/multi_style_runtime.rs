@@ -420,16 +420,7 @@ fn live_cycle_morphs_between_styles_of_one_file() {
 
 #[test]
 fn a_video_gets_one_output_per_style_or_the_one_style_asks_for() {
-    let have = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("STYLECAST_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg missing but STYLECAST_REQUIRE_FFMPEG is set (.ci/run installs ffmpeg)"
-        );
-        eprintln!("\n!!!! SKIPPED: ffmpeg is missing; multi-style video test not run !!!!\n");
+    if !stylecast_e2e::have_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

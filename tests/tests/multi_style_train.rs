@@ -14,25 +14,9 @@ use host_train::loss::LossConfig;
 use host_train::options::TrainOptions;
 use host_train::train::train;
 use stylecast::{ModelFile, NetConfig};
-use stylecast_e2e::{repo_root, shared_dir};
+use stylecast_e2e::{repo_root, shared_dir, tiny_dataset};
 
 const STYLES: [&str; 3] = ["starry_night", "the_scream", "the_great_wave"];
-
-/// A folder with the first `n` training photos (symlinked).
-fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
-    let src = shared_dir().join("data/content/train");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let ds = dir.join("photos");
-    std::fs::create_dir_all(&ds).unwrap();
-    for f in files.iter().take(n) {
-        std::os::unix::fs::symlink(f, ds.join(f.file_name().unwrap())).unwrap();
-    }
-    ds
-}
 
 fn style(name: &str) -> PathBuf {
     shared_dir().join(format!("data/styles/{name}.jpg"))

@@ -1,6 +1,6 @@
 //! Training end to end on the CPU: it learns, it resumes exactly, it stops cleanly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -11,23 +11,7 @@ use host_train::loss::LossConfig;
 use host_train::options::TrainOptions;
 use host_train::train::{train, EndedBy, Outcome};
 use stylecast::{ModelFile, NetConfig};
-use stylecast_e2e::{repo_root, shared_dir};
-
-/// A folder with the first `n` training photos (symlinked: nothing is copied).
-fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
-    let src = shared_dir().join("data/content/train");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let ds = dir.join("photos");
-    std::fs::create_dir_all(&ds).unwrap();
-    for f in files.iter().take(n) {
-        std::os::unix::fs::symlink(f, ds.join(f.file_name().unwrap())).unwrap();
-    }
-    ds
-}
+use stylecast_e2e::{repo_root, shared_dir, tiny_dataset};
 
 fn options(
     dir: &Path,

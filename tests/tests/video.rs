@@ -5,28 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stylecast_e2e::bin;
-
-fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Command::new("ffprobe")
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("STYLECAST_REQUIRE_FFMPEG").is_none(),
-            "ffmpeg/ffprobe missing but STYLECAST_REQUIRE_FFMPEG is set (.ci/run installs ffmpeg)"
-        );
-        eprintln!(
-            "\n!!!! SKIPPED: ffmpeg is missing (apt-get install ffmpeg); video test not run !!!!\n"
-        );
-    }
-    ok
-}
+use stylecast_e2e::{bin, have_ffmpeg};
 
 fn small_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/small/starry_night.safetensors")

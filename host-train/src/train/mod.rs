@@ -9,7 +9,7 @@ mod finish;
 mod objective;
 mod outcome;
 mod preflight;
-mod progress;
+pub(crate) mod progress;
 mod setup;
 mod steps;
 

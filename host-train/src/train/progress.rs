@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::log::LossRecord;
 
-pub(super) fn progress_bar(total: u64, start: u64, visible: bool) -> ProgressBar {
+pub(crate) fn progress_bar(total: u64, start: u64, visible: bool) -> ProgressBar {
     let pb = if visible {
         ProgressBar::new(total)
     } else {
@@ -25,7 +25,7 @@ pub(super) fn progress_bar(total: u64, start: u64, visible: bool) -> ProgressBar
 
 /// A line above the progress bar, or on stdout when the bar is hidden (a hidden bar's
 /// `println` prints nothing).
-pub(super) fn say(pb: &ProgressBar, msg: String) {
+pub(crate) fn say(pb: &ProgressBar, msg: String) {
     if pb.is_hidden() {
         println!("{msg}");
     } else {
